@@ -1,0 +1,76 @@
+# Athena's build. `make run` and `make test` work from a clean clone on
+# Debian with Go: they install the system packages they need.
+
+GO      ?= go
+BIN     := bin/athena
+MODDIR  := dist/modules
+GOFLAGS ?=
+# Debian packages the build and the tests need: command -> package.
+APT_DEPS := wat2wasm:wabt
+
+.PHONY: all run build modules deps test check vet fmt tidy-check bench fuzz clean
+
+all: build
+
+## run: build everything and analyse this README with the local engine
+run: build
+	./$(BIN) modules --modules $(MODDIR)
+	./$(BIN) analyze --modules $(MODDIR) README.md
+
+## build: the athena binary and every analyzer module
+build: modules
+	$(GO) build -o $(BIN) ./cmd/athena
+
+## modules: build every guest under modules/ into dist/modules/
+modules: deps
+	$(GO) run ./internal/cmd/modbuild -src modules -o $(MODDIR)
+
+## deps: install the Debian packages the build and tests need, when missing
+deps:
+	@missing=""; for pair in $(APT_DEPS); do \
+		cmd=$${pair%%:*}; pkg=$${pair#*:}; \
+		command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+## test: static checks, then every test (guests are built by the tests)
+test: deps check
+	$(GO) test $(GOFLAGS) -count=1 -timeout 20m ./...
+
+## check: vet (host and wasip1), gofmt and go mod tidy
+check: vet fmt tidy-check
+
+vet:
+	$(GO) vet ./...
+	GOOS=wasip1 GOARCH=wasm $(GO) vet ./modules/... ./engine/testdata/chaos/wasm
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+tidy-check:
+	@cp go.mod /tmp/athena-go.mod.bak; cp go.sum /tmp/athena-go.sum.bak; \
+	$(GO) mod tidy; \
+	if ! git diff --quiet -- go.mod go.sum 2>/dev/null; then \
+		echo "go mod tidy changed go.mod/go.sum; commit the result"; git --no-pager diff -- go.mod go.sum; \
+		cp /tmp/athena-go.mod.bak go.mod; cp /tmp/athena-go.sum.bak go.sum; exit 1; fi
+
+## bench: the Go benchmarks (figures in BENCHMARKS.md)
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./engine/ ./modules/...
+
+FUZZTIME ?= 30s
+## fuzz: every native fuzz target for FUZZTIME each
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+clean:
+	rm -rf bin dist

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// exitCode is an error that only sets the process exit code; what needed
+// saying was already said.
+type exitCode int
+
+func (e exitCode) Error() string { return "exit " + strconv.Itoa(int(e)) }
+
+// Exit codes, as clamdscan has them.
+const (
+	exitClean     exitCode = 0
+	exitDetection exitCode = 1
+	exitError     exitCode = 2
+)
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"analyze", "analyse files locally with the engine and print events as NDJSON", runAnalyze},
+		{"modules", "list analyzer modules, or pack a manifest into a module", runModules},
+	}
+}
+
+// Run executes the athena command line. It is main without the process:
+// tests call it directly.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	usage(stderr)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Athena: real-time streaming file analysis.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: athena COMMAND [flags] [args]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'athena COMMAND -h' for a command's flags. Every flag can also be set")
+	fmt.Fprintln(w, "with an ATHENA_* environment variable (--job-timeout is ATHENA_JOB_TIMEOUT).")
+}
+
+// newFlagSet returns a flag set whose usage names the command and its
+// environment variables.
+func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: athena %s\n\nFlags (environment variable in brackets):\n", synopsis)
+		fs.VisitAll(func(f *flag.Flag) {
+			def := ""
+			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "[]" {
+				def = fmt.Sprintf(" (default %s)", f.DefValue)
+			}
+			fmt.Fprintf(stderr, "  --%s [%s]\n    \t%s%s\n", f.Name, envName(f.Name), f.Usage, def)
+		})
+	}
+	return fs
+}
+
+func envName(flagName string) string {
+	return "ATHENA_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parse parses args after applying ATHENA_* environment variables, so a
+// flag on the command line wins over the environment.
+func parse(fs *flag.FlagSet, args []string) error {
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := os.LookupEnv(envName(f.Name)); ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", envName(f.Name), err))
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitClean
+	}
+	if err != nil {
+		return exitError
+	}
+	return nil
+}
+
+// engineFlags are the flags every command that runs the engine shares.
+type engineFlags struct {
+	modules     string
+	extra       stringList
+	cacheDir    string
+	runtime     string
+	jobTimeout  time.Duration
+	concurrency int
+	logLevel    slog.Level
+}
+
+func (f *engineFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.modules, "modules", "dist/modules", "directory of built-in analyzer modules (make modules builds them)")
+	fs.Var(&f.extra, "extra-modules", "directory of modules that are not built in; they always run with in-call deadlines (repeatable)")
+	fs.StringVar(&f.cacheDir, "cache-dir", defaultCacheDir(), "on-disk cache of compiled modules; empty disables it")
+	fs.StringVar(&f.runtime, "wasm-runtime", "wazy", "wasm runtime: wazy or wazero (see RATIONALE.md)")
+	fs.DurationVar(&f.jobTimeout, "job-timeout", 5*time.Minute, "deadline of one file's analysis")
+	fs.IntVar(&f.concurrency, "concurrency", 4, "files analysed at once by one engine")
+	fs.TextVar(&f.logLevel, "log-level", slog.LevelWarn, "log level: debug, info, warn or error")
+}
+
+func defaultCacheDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "athena", "wasm")
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+
+func (s *stringList) Set(v string) error {
+	*s = append(*s, v)
+	sort.Strings(*s)
+	return nil
+}

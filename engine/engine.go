@@ -1,0 +1,253 @@
+// Package engine runs Athena's analyzer modules: WebAssembly reactors that
+// speak the module ABI v1 (modules/README.md).
+//
+// An Engine loads every module in its directories once, compiles them with an
+// on-disk compilation cache, pre-warms instances of the critical ones and
+// loads the others on first use. A Job feeds one file's bytes, in order, to
+// the modules that want the file; findings come back through the job's
+// callback as they are found, and Finish returns the verdict.
+//
+// A module that traps, exits, panics, runs out of memory or misses its
+// deadline fails only itself for that file: its instance is discarded, the
+// job gets an analysis_failed finding and goes on with the other modules.
+// The engine never imports the gateway; in a deployment it runs in its own
+// process under a supervisor (internal/supervise).
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"athena/internal/manifest"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config configures an Engine. The zero value of each field means its
+// documented default.
+type Config struct {
+	// ModuleDirs are trusted directories of built-in modules (*.wasm with a
+	// manifest section), typically dist/modules.
+	ModuleDirs []string
+	// ExtraModuleDirs hold modules that are not built in. They always run
+	// with deadlines enforced inside the call, whatever Runtime says.
+	ExtraModuleDirs []string
+	// CacheDir keeps compiled code between runs; empty disables the on-disk
+	// cache (modules compile in memory at every start).
+	CacheDir string
+	// Runtime names the wasm runtime adapter (see Runtimes). Default "wazy".
+	Runtime string
+	// Interruptible enforces deadlines inside the call for built-in modules
+	// too. The wazy runtime always does; with "wazero" it costs 10-100x on
+	// tight loops (RATIONALE.md). Default true.
+	Interruptible *bool
+	// Concurrency is how many jobs may run at once; it bounds idle instances
+	// kept per module. Default 4.
+	Concurrency int
+	// JobTimeout bounds a job from NewJob to Finish. Default 5 minutes.
+	JobTimeout time.Duration
+	// TypeModule is the module whose filetype finding decides which other
+	// modules want the file. Default "filetype".
+	TypeModule string
+	// MaxFindings caps the findings relayed per module per file. Default 10,000.
+	MaxFindings int
+	// Logger receives engine and guest logs. Default slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the engine's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+}
+
+func (c *Config) setDefaults() {
+	if c.Runtime == "" {
+		c.Runtime = "wazy"
+	}
+	if c.Interruptible == nil {
+		t := true
+		c.Interruptible = &t
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 4
+	}
+	if c.JobTimeout <= 0 {
+		c.JobTimeout = 5 * time.Minute
+	}
+	if c.TypeModule == "" {
+		c.TypeModule = "filetype"
+	}
+	if c.MaxFindings <= 0 {
+		c.MaxFindings = 10_000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Engine runs jobs against a fixed set of modules. It is safe for concurrent
+// use; Close it to free its runtimes.
+type Engine struct {
+	cfg     Config
+	log     *slog.Logger
+	m       *metrics
+	modules []*module // type module first, then by name
+
+	mu       sync.Mutex
+	inflight map[*callWatch]struct{}
+}
+
+// New loads, compiles and pre-warms modules. It fails if a directory cannot
+// be read, a module is invalid, two modules share a name, or a critical
+// module cannot be compiled and instantiated.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	cfg.setDefaults()
+	newRT, err := lookupAdapter(cfg.Runtime)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer), inflight: map[*callWatch]struct{}{}}
+	byName := map[string]*module{}
+	load := func(dir string, trusted bool) error {
+		paths, err := filepath.Glob(filepath.Join(dir, "*.wasm"))
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(dir); err != nil {
+			return fmt.Errorf("engine: module directory: %w", err)
+		}
+		for _, p := range paths {
+			md, err := e.loadModule(p, trusted, newRT)
+			if err != nil {
+				return err
+			}
+			if prev, dup := byName[md.man.Name]; dup {
+				return fmt.Errorf("engine: module %q defined twice (%s and %s)", md.man.Name, prev.path, md.path)
+			}
+			byName[md.man.Name] = md
+			e.modules = append(e.modules, md)
+		}
+		return nil
+	}
+	for _, d := range cfg.ModuleDirs {
+		if err := load(d, true); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range cfg.ExtraModuleDirs {
+		if err := load(d, false); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(e.modules, func(a, b *module) int {
+		if (a.man.Name == cfg.TypeModule) != (b.man.Name == cfg.TypeModule) {
+			if a.man.Name == cfg.TypeModule {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.man.Name, b.man.Name)
+	})
+	for _, md := range e.modules {
+		if !md.man.Critical {
+			continue
+		}
+		if err := md.prewarm(ctx, md.man.Prewarm); err != nil {
+			e.Close(ctx)
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+func (e *Engine) loadModule(path string, trusted bool, newRT adapter) (*module, error) {
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	raw, err := manifest.Read(wasm)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %s: %w", path, err)
+	}
+	man, err := manifest.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %s: %w", path, err)
+	}
+	return &module{
+		man:     man,
+		path:    path,
+		size:    len(wasm),
+		wasm:    wasm,
+		trusted: trusted,
+		rtCfg: runtimeConfig{
+			memoryPages:   uint32(man.Limits.MemoryMiB) * 16,
+			interruptible: !trusted || *e.cfg.Interruptible,
+			cacheDir:      e.cfg.CacheDir,
+		},
+		newRT:   newRT,
+		log:     e.log.With("module", man.Name, "path", path),
+		m:       e.m,
+		maxIdle: max(man.Prewarm, e.cfg.Concurrency),
+	}, nil
+}
+
+// Modules describes the loaded modules, type module first.
+func (e *Engine) Modules() []ModuleInfo {
+	out := make([]ModuleInfo, len(e.modules))
+	for i, md := range e.modules {
+		out[i] = md.info()
+	}
+	return out
+}
+
+// Close frees every instance and runtime. Jobs still running fail.
+func (e *Engine) Close(ctx context.Context) error {
+	var errs []error
+	for _, md := range e.modules {
+		errs = append(errs, md.close(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// callWatch records a guest call in progress, for Healthy.
+type callWatch struct {
+	deadline time.Time
+}
+
+func (e *Engine) watch(deadline time.Time) *callWatch {
+	w := &callWatch{deadline: deadline}
+	e.mu.Lock()
+	e.inflight[w] = struct{}{}
+	e.mu.Unlock()
+	return w
+}
+
+func (e *Engine) unwatch(w *callWatch) {
+	e.mu.Lock()
+	delete(e.inflight, w)
+	e.mu.Unlock()
+}
+
+// StuckGrace is how long past its deadline a guest call may run before the
+// engine reports itself unhealthy.
+const StuckGrace = 2 * time.Second
+
+// Healthy reports whether every guest call in progress is within its
+// deadline plus StuckGrace. A call past that is a runaway guest the runtime
+// could not interrupt; the supervisor should kill the process.
+func (e *Engine) Healthy() (bool, string) {
+	now := time.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for w := range e.inflight {
+		if over := now.Sub(w.deadline); over > StuckGrace {
+			return false, fmt.Sprintf("guest call %s past its deadline", over.Round(time.Millisecond))
+		}
+	}
+	return true, fmt.Sprintf("%d calls in flight", len(e.inflight))
+}

@@ -1,0 +1,408 @@
+package engine
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"time"
+
+	"athena/internal/core"
+)
+
+// ABI v1 status codes (modules/README.md).
+const (
+	statusOK   = 0
+	statusDone = 1
+)
+
+// headLimit is how many leading bytes a job keeps while some module waits
+// for the file type; the type module must decide within them.
+const headLimit = 64 << 10
+
+// Job analyses one file. Feed it the file's bytes in order, then call Finish
+// (or Abort). Events reach the callback given to NewJob synchronously, from
+// the goroutine calling Feed or Finish. A Job is not safe for concurrent use.
+type Job struct {
+	e      *Engine
+	ctx    context.Context
+	cancel context.CancelFunc
+	meta   core.FileMeta
+	metaJS []byte
+	emit   func(core.Event)
+
+	seq      int64
+	size     int64
+	hashes   [4]hash.Hash
+	findings []core.Finding
+	mods     []*jobModule
+	feeding  []*jobModule // scratch for Feed
+	mime     string
+	typed    bool   // the type is decided (possibly as unknown)
+	head     []byte // leading bytes, kept while a module is pending
+	ended    bool
+}
+
+type modState int
+
+const (
+	pending modState = iota // waits for the file type
+	running                 // receives bytes
+	drained                 // said DONE: gets no more bytes, still gets finish
+	ended                   // finished, failed or not wanted: gets nothing more
+)
+
+func (s modState) active() bool { return s == running || s == drained }
+
+type jobModule struct {
+	md    *module
+	in    *instance
+	state modState
+	fed   int64 // bytes fed
+	count int   // findings relayed
+	extra int   // findings over the cap
+	bad   bool  // the last call emitted something that is not a finding
+	batch []core.Finding
+}
+
+// NewJob starts analysing a file. The job's deadline is the engine's
+// JobTimeout; cancelling ctx aborts it. emit receives every event of the job
+// in order.
+func (e *Engine) NewJob(ctx context.Context, meta core.FileMeta, emit func(core.Event)) (*Job, error) {
+	metaJS, err := json.Marshal(meta)
+	if err != nil {
+		return nil, fmt.Errorf("engine: metadata: %w", err)
+	}
+	jctx, cancel := context.WithTimeout(ctx, e.cfg.JobTimeout)
+	j := &Job{
+		e: e, ctx: jctx, cancel: cancel, meta: meta, metaJS: metaJS, emit: emit,
+		hashes: [4]hash.Hash{md5.New(), sha1.New(), sha256.New(), sha512.New()},
+	}
+	for _, md := range e.modules {
+		jm := &jobModule{md: md, state: pending}
+		j.mods = append(j.mods, jm)
+		if md.man.Wanted("") {
+			j.start(jm)
+		}
+	}
+	j.typed = !j.hasTypeModule()
+	j.decideType()
+	return j, nil
+}
+
+func (j *Job) hasTypeModule() bool {
+	for _, jm := range j.mods {
+		if jm.md.man.Name == j.e.cfg.TypeModule && jm.state != ended {
+			return true
+		}
+	}
+	return false
+}
+
+// start takes an instance and calls begin.
+func (j *Job) start(jm *jobModule) {
+	in, err := jm.md.get(j.ctx)
+	if err != nil {
+		j.fail(jm, "instantiate", err)
+		return
+	}
+	jm.in, jm.state = in, running
+	j.call(jm, "begin", j.metaJS)
+}
+
+// Feed analyses the next bytes of the file. It returns an error only when
+// the job has ended; module failures become analysis_failed findings.
+func (j *Job) Feed(chunk []byte) error {
+	if j.ended {
+		return errors.New("engine: feed after the job ended")
+	}
+	if len(chunk) == 0 {
+		return nil
+	}
+	for _, h := range j.hashes {
+		h.Write(chunk)
+	}
+	j.size += int64(len(chunk))
+	j.e.m.bytes.Add(float64(len(chunk)))
+	if !j.typed {
+		j.head = append(j.head, chunk...)
+	}
+	// Modules started during this loop (when the type becomes known) are
+	// fed from the head, which already holds this chunk.
+	j.feeding = j.feeding[:0]
+	for _, jm := range j.mods {
+		if jm.state == running {
+			j.feeding = append(j.feeding, jm)
+		}
+	}
+	for _, jm := range j.feeding {
+		j.feedModule(jm, chunk)
+		if !j.typed && jm.md.man.Name == j.e.cfg.TypeModule {
+			j.decideType()
+		}
+	}
+	if !j.typed && len(j.head) > headLimit {
+		j.e.log.Warn("type module gave no type within the head limit", "limit", headLimit)
+		j.typed = true
+		j.decideType()
+	}
+	return nil
+}
+
+func (j *Job) feedModule(jm *jobModule, b []byte) {
+	step := jm.md.man.Limits.MaxFeed
+	for len(b) > 0 && jm.state == running {
+		n := min(step, len(b))
+		j.call(jm, "feed", b[:n])
+		jm.fed += int64(n)
+		b = b[n:]
+	}
+}
+
+// decideType starts the modules that wanted the type once it is known (or
+// once it is clear it never will be), replaying the head they missed.
+func (j *Job) decideType() {
+	if !j.typed {
+		for _, jm := range j.mods {
+			if jm.md.man.Name == j.e.cfg.TypeModule && !jm.state.active() {
+				j.typed = true // the type module finished or failed without a type
+			}
+		}
+		if j.mime != "" {
+			j.typed = true
+		}
+		if !j.typed {
+			return
+		}
+	}
+	for _, jm := range j.mods {
+		if jm.state != pending {
+			continue
+		}
+		if !jm.md.man.Wanted(j.mime) {
+			jm.state = ended // not wanted: skipped silently
+			continue
+		}
+		j.start(jm)
+		j.feedModule(jm, j.head)
+	}
+	j.head = nil
+}
+
+// call runs one export with the job's deadlines and handles its outcome.
+// arg is written to the transfer buffer for begin and feed.
+func (j *Job) call(jm *jobModule, export string, arg []byte) {
+	md := jm.md
+	timeout := time.Duration(md.man.Limits.CallMillis) * time.Millisecond
+	ctx, cancel := context.WithTimeout(j.ctx, timeout)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	w := j.e.watch(deadline)
+	ctx = withSink(ctx, func(raw []byte) { j.collect(jm, raw) })
+	start := time.Now()
+	var status uint32
+	var err error
+	if export == "finish" {
+		status, err = jm.in.w.call(ctx, export)
+	} else {
+		var ptr uint32
+		ptr, err = md.writeBuf(ctx, jm.in, arg)
+		if err == nil {
+			status, err = jm.in.w.call(ctx, export, ptr, uint32(len(arg)))
+		}
+	}
+	j.e.unwatch(w)
+	j.e.m.callSeconds.WithLabelValues(md.man.Name, export).Observe(time.Since(start).Seconds())
+	j.flush(jm)
+	switch {
+	case err != nil:
+		j.fail(jm, j.reason(ctx, jm, err), err)
+	case jm.bad:
+		j.fail(jm, "finding", errors.New("module emitted something that is not a finding"))
+	case status == statusOK:
+	case status == statusDone && export == "feed":
+		jm.state = drained
+	default:
+		j.fail(jm, "status", fmt.Errorf("%s returned status %d", export, status))
+	}
+}
+
+// reason classifies a failed call for the finding and the metrics.
+func (j *Job) reason(ctx context.Context, jm *jobModule, err error) string {
+	switch {
+	case j.ctx.Err() != nil:
+		return "job_deadline"
+	case ctx.Err() != nil:
+		return "deadline"
+	case jm.in.w.memoryBytes()+1<<20 >= uint64(jm.md.man.Limits.MemoryMiB)<<20:
+		return "memory"
+	}
+	var exit *exitError
+	if errors.As(err, &exit) {
+		return "exit"
+	}
+	return "trap"
+}
+
+// collect is the sink of a guest call: it decodes a finding and queues it
+// until the call returns.
+func (j *Job) collect(jm *jobModule, raw []byte) {
+	var f core.Finding
+	if raw == nil || json.Unmarshal(raw, &f) != nil || f.Kind == "" {
+		jm.bad = true
+		return
+	}
+	if jm.count >= j.e.cfg.MaxFindings {
+		jm.extra++
+		return
+	}
+	jm.count++
+	f.Module = jm.md.man.Name
+	if f.Kind == "filetype" && jm.md.man.Name == j.e.cfg.TypeModule && j.mime == "" {
+		if mime, ok := f.Detail["mime"].(string); ok {
+			j.mime = mime
+		}
+	}
+	jm.batch = append(jm.batch, f)
+}
+
+// flush relays the findings of the last call.
+func (j *Job) flush(jm *jobModule) {
+	for i := range jm.batch {
+		j.finding(jm.batch[i])
+	}
+	jm.batch = jm.batch[:0]
+}
+
+func (j *Job) finding(f core.Finding) {
+	j.findings = append(j.findings, f)
+	j.event(core.Event{Type: core.EventFinding, Finding: &f})
+}
+
+func (j *Job) event(ev core.Event) {
+	j.seq++
+	ev.V, ev.Seq = core.SchemaVersion, j.seq
+	if j.emit != nil {
+		j.emit(ev)
+	}
+}
+
+// fail ends a module's part in the job: it reports analysis_failed and
+// discards the instance, which is never reused after a failure.
+func (j *Job) fail(jm *jobModule, reason string, err error) {
+	if jm.in != nil {
+		jm.md.discard(jm.in, reason)
+		jm.in = nil
+	}
+	jm.state = ended
+	jm.md.log.Warn("module failed", "reason", reason, "err", err, "offset", jm.fed)
+	j.finding(core.Finding{
+		Module:   jm.md.man.Name,
+		Kind:     core.KindAnalysisFailed,
+		Severity: core.Info,
+		Offset:   jm.fed,
+		Detail:   map[string]any{"reason": reason, "error": err.Error()},
+	})
+}
+
+// end calls finish; the module gets nothing more.
+func (j *Job) end(jm *jobModule) {
+	j.call(jm, "finish", nil)
+	if jm.state != ended {
+		jm.state = ended
+	}
+}
+
+// Finish ends the file: it calls finish on every module, releases the
+// instances and returns the verdict, which is also emitted as the last event.
+func (j *Job) Finish() (core.Verdict, error) {
+	if j.ended {
+		return core.Verdict{}, errors.New("engine: job already ended")
+	}
+	// The type module finishes first: its finish may decide the type and
+	// start modules that waited for it.
+	for _, jm := range j.mods {
+		if jm.md.man.Name == j.e.cfg.TypeModule && jm.state.active() {
+			j.end(jm)
+		}
+	}
+	j.typed = true
+	j.decideType()
+	for _, jm := range j.mods {
+		if jm.state.active() {
+			j.end(jm)
+		}
+	}
+	for _, jm := range j.mods {
+		if jm.extra > 0 {
+			jm.md.log.Warn("findings over the cap dropped", "dropped", jm.extra)
+		}
+	}
+	v := core.VerdictFrom(j.findings)
+	v.Size = j.size
+	v.Hashes = core.Hashes{
+		MD5:    hex.EncodeToString(j.hashes[0].Sum(nil)),
+		SHA1:   hex.EncodeToString(j.hashes[1].Sum(nil)),
+		SHA256: hex.EncodeToString(j.hashes[2].Sum(nil)),
+		SHA512: hex.EncodeToString(j.hashes[3].Sum(nil)),
+	}
+	v.SHA256 = v.Hashes.SHA256
+	j.release()
+	outcome := "complete"
+	if v.Partial {
+		outcome = "partial"
+	}
+	j.e.m.jobs.WithLabelValues(outcome).Inc()
+	j.event(core.Event{Type: core.EventVerdict, Verdict: &v})
+	return v, nil
+}
+
+// Abort ends the job without a verdict (the client went away). It is safe to
+// call after Finish.
+func (j *Job) Abort() {
+	if j.ended {
+		return
+	}
+	j.release()
+	j.e.m.jobs.WithLabelValues("aborted").Inc()
+}
+
+func (j *Job) release() {
+	j.ended = true
+	for _, jm := range j.mods {
+		if jm.in != nil {
+			jm.md.put(jm.in)
+			jm.in = nil
+		}
+	}
+	j.cancel()
+}
+
+// Analyze runs a whole job from r, reading chunks of up to chunkSize bytes.
+func (e *Engine) Analyze(ctx context.Context, meta core.FileMeta, r io.Reader, chunkSize int, emit func(core.Event)) (core.Verdict, error) {
+	j, err := e.NewJob(ctx, meta, emit)
+	if err != nil {
+		return core.Verdict{}, err
+	}
+	buf := make([]byte, max(chunkSize, 1))
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			j.Feed(buf[:n])
+		}
+		if err == io.EOF {
+			return j.Finish()
+		}
+		if err != nil {
+			j.Abort()
+			return core.Verdict{}, fmt.Errorf("engine: read: %w", err)
+		}
+	}
+}

@@ -1,0 +1,111 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"athena/internal/core"
+	"athena/internal/modbuild"
+)
+
+// Directories of guests built once for the whole package.
+var (
+	builtinDir string // the real modules under modules/
+	chaosDir   string // test guests under testdata/
+	cacheDir   string // compilation cache shared by the tests
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		tmp, err := os.MkdirTemp("", "engine-test-")
+		if err != nil {
+			panic(err)
+		}
+		defer os.RemoveAll(tmp)
+		builtinDir, chaosDir = filepath.Join(tmp, "modules"), filepath.Join(tmp, "chaos")
+		cacheDir = filepath.Join(tmp, "cache")
+		if _, err := modbuild.BuildAll("../modules", builtinDir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if _, err := modbuild.BuildAll("testdata", chaosDir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return m.Run()
+	}())
+}
+
+// newEngine starts an engine for a test and closes it at the end.
+func newEngine(t testing.TB, cfg Config) *Engine {
+	t.Helper()
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = cacheDir
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e, err := New(ctx, cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { e.Close(context.Background()) })
+	return e
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+// run analyses data in chunks of chunk bytes and returns the events.
+func run(t testing.TB, e *Engine, name string, data []byte, chunk int) []core.Event {
+	t.Helper()
+	var events []core.Event
+	j, err := e.NewJob(context.Background(), core.FileMeta{Name: name, Size: int64(len(data))}, func(ev core.Event) {
+		events = append(events, ev)
+	})
+	if err != nil {
+		t.Fatalf("NewJob: %v", err)
+	}
+	for len(data) > 0 {
+		n := min(chunk, len(data))
+		if err := j.Feed(data[:n]); err != nil {
+			t.Fatalf("Feed: %v", err)
+		}
+		data = data[n:]
+	}
+	if _, err := j.Finish(); err != nil {
+		t.Fatalf("Finish: %v", err)
+	}
+	return events
+}
+
+// findings returns the findings among events, optionally of one module.
+func findings(events []core.Event, module string) []core.Finding {
+	var out []core.Finding
+	for _, ev := range events {
+		if ev.Finding != nil && (module == "" || ev.Finding.Module == module) {
+			out = append(out, *ev.Finding)
+		}
+	}
+	return out
+}
+
+func verdictOf(t testing.TB, events []core.Event) core.Verdict {
+	t.Helper()
+	last := events[len(events)-1]
+	if last.Verdict == nil {
+		t.Fatalf("last event is %q, want a verdict", last.Type)
+	}
+	return *last.Verdict
+}

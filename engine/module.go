@@ -1,0 +1,234 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"athena/internal/manifest"
+)
+
+// module is one loaded analyzer: its manifest, its runtime and a pool of
+// ready instances. It is safe for concurrent use.
+type module struct {
+	man     manifest.Manifest
+	path    string
+	size    int
+	wasm    []byte // kept until compiled
+	trusted bool
+	rtCfg   runtimeConfig
+	newRT   adapter
+	log     *slog.Logger
+	m       *metrics
+
+	mu       sync.Mutex
+	rt       wasmRuntime
+	code     wasmCode
+	compiled time.Duration
+	idle     []*instance
+	maxIdle  int
+	busy     int
+	closed   bool
+}
+
+// instance is a module instance with its transfer buffer.
+type instance struct {
+	w      wasmInstance
+	stderr *guestLog
+	buf    uint32 // guest pointer returned by alloc
+	bufLen uint32
+	files  int
+}
+
+// ModuleInfo describes a loaded module for listings.
+type ModuleInfo struct {
+	manifest.Manifest
+	Size     int           `json:"size"`
+	Trusted  bool          `json:"trusted"`
+	Compiled bool          `json:"compiled"`
+	Compile  time.Duration `json:"compile_ns,omitempty"`
+	Idle     int           `json:"idle"`
+	Busy     int           `json:"busy"`
+}
+
+func (md *module) info() ModuleInfo {
+	md.mu.Lock()
+	defer md.mu.Unlock()
+	return ModuleInfo{Manifest: md.man, Size: md.size, Trusted: md.trusted,
+		Compiled: md.code != nil, Compile: md.compiled, Idle: len(md.idle), Busy: md.busy}
+}
+
+// compile compiles the module once; later calls return at once. The caller
+// holds md.mu.
+func (md *module) compileLocked(ctx context.Context) error {
+	if md.code != nil {
+		return nil
+	}
+	if md.closed {
+		return errors.New("engine: closed")
+	}
+	start := time.Now()
+	rt, err := md.newRT(ctx, md.rtCfg)
+	if err != nil {
+		return err
+	}
+	code, err := rt.compile(ctx, md.wasm)
+	if err != nil {
+		rt.close(ctx)
+		return fmt.Errorf("engine: compile %s: %w", md.man.Name, err)
+	}
+	md.rt, md.code, md.wasm = rt, code, nil
+	md.compiled = time.Since(start)
+	md.m.compileSeconds.WithLabelValues(md.man.Name).Set(md.compiled.Seconds())
+	return nil
+}
+
+// newInstance instantiates the module (compiling it first if needed).
+func (md *module) newInstance(ctx context.Context) (*instance, error) {
+	md.mu.Lock()
+	err := md.compileLocked(ctx)
+	code := md.code
+	md.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	stderr := &guestLog{log: md.log}
+	w, err := code.instantiate(ctx, stderr)
+	if err != nil {
+		stderr.flush()
+		return nil, fmt.Errorf("engine: instantiate %s: %w", md.man.Name, err)
+	}
+	md.m.instantiateSeconds.WithLabelValues(md.man.Name).Observe(time.Since(start).Seconds())
+	return &instance{w: w, stderr: stderr}, nil
+}
+
+// prewarm fills the pool with n instances.
+func (md *module) prewarm(ctx context.Context, n int) error {
+	for range n {
+		in, err := md.newInstance(ctx)
+		if err != nil {
+			return err
+		}
+		md.mu.Lock()
+		md.idle = append(md.idle, in)
+		md.mu.Unlock()
+	}
+	md.gauges()
+	return nil
+}
+
+// get takes an idle instance or makes a new one. The caller owns it until put
+// or discard.
+func (md *module) get(ctx context.Context) (*instance, error) {
+	md.mu.Lock()
+	if md.closed {
+		md.mu.Unlock()
+		return nil, errors.New("engine: closed")
+	}
+	if n := len(md.idle); n > 0 {
+		in := md.idle[n-1]
+		md.idle = md.idle[:n-1]
+		md.busy++
+		md.mu.Unlock()
+		md.gauges()
+		return in, nil
+	}
+	md.busy++
+	md.mu.Unlock()
+	in, err := md.newInstance(ctx)
+	if err != nil {
+		md.mu.Lock()
+		md.busy--
+		md.mu.Unlock()
+		return nil, err
+	}
+	md.gauges()
+	return in, nil
+}
+
+// put returns a healthy instance after a file, recycling it when it has
+// served its files or grown past the high-water mark.
+func (md *module) put(in *instance) {
+	in.files++
+	reason := ""
+	switch {
+	case in.files >= md.man.Limits.FilesPerInstance:
+		reason = "files"
+	case in.w.memoryBytes() > uint64(md.man.Limits.HighWaterMiB)<<20:
+		reason = "memory"
+	}
+	md.mu.Lock()
+	md.busy--
+	keep := reason == "" && !md.closed && len(md.idle) < md.maxIdle
+	if keep {
+		md.idle = append(md.idle, in)
+	}
+	md.mu.Unlock()
+	if !keep {
+		if reason != "" {
+			md.m.recycles.WithLabelValues(md.man.Name, reason).Inc()
+		}
+		md.closeInstance(in)
+	}
+	md.gauges()
+}
+
+// discard drops an instance that failed; it is never reused.
+func (md *module) discard(in *instance, reason string) {
+	md.m.failures.WithLabelValues(md.man.Name, reason).Inc()
+	md.mu.Lock()
+	md.busy--
+	md.mu.Unlock()
+	md.closeInstance(in)
+	md.gauges()
+}
+
+func (md *module) closeInstance(in *instance) {
+	in.w.close(context.Background())
+	in.stderr.flush()
+}
+
+func (md *module) gauges() {
+	md.mu.Lock()
+	idle, busy := len(md.idle), md.busy
+	md.mu.Unlock()
+	md.m.instances.WithLabelValues(md.man.Name, "idle").Set(float64(idle))
+	md.m.instances.WithLabelValues(md.man.Name, "busy").Set(float64(busy))
+}
+
+func (md *module) close(ctx context.Context) error {
+	md.mu.Lock()
+	md.closed = true
+	idle := md.idle
+	md.idle = nil
+	rt := md.rt
+	md.mu.Unlock()
+	for _, in := range idle {
+		md.closeInstance(in)
+	}
+	if rt != nil {
+		return rt.close(ctx)
+	}
+	return nil
+}
+
+// writeBuf places b in the instance's transfer buffer, growing it with alloc
+// when needed, and returns the guest pointer.
+func (md *module) writeBuf(ctx context.Context, in *instance, b []byte) (uint32, error) {
+	if uint32(len(b)) > in.bufLen || in.bufLen == 0 {
+		size := max(uint32(len(b)), uint32(md.man.Limits.MaxFeed))
+		ptr, err := in.w.call(ctx, "alloc", size)
+		if err != nil {
+			return 0, err
+		}
+		in.buf, in.bufLen = ptr, size
+	}
+	if err := in.w.write(in.buf, b); err != nil {
+		return 0, err
+	}
+	return in.buf, nil
+}

@@ -1,0 +1,129 @@
+package engine
+
+//go:generate sh gen_wazy.sh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+func init() { adapters["wazero"] = newWazero }
+
+type wazeroRuntime struct {
+	rt    wazero.Runtime
+	cache wazero.CompilationCache
+}
+
+func newWazero(ctx context.Context, cfg runtimeConfig) (wasmRuntime, error) {
+	rc := wazero.NewRuntimeConfigCompiler().WithMemoryLimitPages(cfg.memoryPages)
+	rc = rc.WithCloseOnContextDone(cfg.interruptible) // wazy: always interruptible
+	var cache wazero.CompilationCache
+	if cfg.cacheDir != "" {
+		c, err := wazero.NewCompilationCacheWithDir(cfg.cacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("engine: compilation cache %s: %w", cfg.cacheDir, err)
+		}
+		cache = c
+		rc = rc.WithCompilationCache(c)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, rc)
+	r := &wazeroRuntime{rt: rt, cache: cache}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		r.close(ctx)
+		return nil, fmt.Errorf("engine: wasi: %w", err)
+	}
+	_, err := rt.NewHostModuleBuilder("athena").
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(wazeroEmit), []api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, nil).
+		WithParameterNames("ptr", "len").
+		Export("emit").
+		Instantiate(ctx)
+	if err != nil {
+		r.close(ctx)
+		return nil, fmt.Errorf("engine: host module: %w", err)
+	}
+	return r, nil
+}
+
+func wazeroEmit(ctx context.Context, m api.Module, stack []uint64) {
+	raw, ok := m.Memory().Read(api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
+	deliver(ctx, raw, ok)
+}
+
+func (r *wazeroRuntime) compile(ctx context.Context, wasm []byte) (wasmCode, error) {
+	code, err := r.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, err
+	}
+	return &wazeroCode{rt: r.rt, code: code}, nil
+}
+
+func (r *wazeroRuntime) close(ctx context.Context) error {
+	err := r.rt.Close(ctx)
+	if r.cache != nil {
+		r.cache.Close(ctx)
+	}
+	return err
+}
+
+type wazeroCode struct {
+	rt   wazero.Runtime
+	code wazero.CompiledModule
+}
+
+func (c *wazeroCode) instantiate(ctx context.Context, stderr io.Writer) (wasmInstance, error) {
+	mc := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions("_initialize").
+		WithStderr(stderr)
+	mod, err := c.rt.InstantiateModule(ctx, c.code, mc)
+	if err != nil {
+		return nil, err
+	}
+	return &wazeroInstance{mod: mod, fns: map[string]api.Function{}, stack: make([]uint64, 4)}, nil
+}
+
+type wazeroInstance struct {
+	mod   api.Module
+	fns   map[string]api.Function
+	stack []uint64
+}
+
+func (i *wazeroInstance) call(ctx context.Context, export string, args ...uint32) (uint32, error) {
+	fn := i.fns[export]
+	if fn == nil {
+		if fn = i.mod.ExportedFunction(export); fn == nil {
+			return 0, fmt.Errorf("export %q missing", export)
+		}
+		i.fns[export] = fn
+	}
+	for n, a := range args {
+		i.stack[n] = api.EncodeU32(a)
+	}
+	if err := fn.CallWithStack(ctx, i.stack); err != nil {
+		var exit *sys.ExitError
+		if errors.As(err, &exit) && ctx.Err() == nil {
+			return 0, &exitError{code: exit.ExitCode()}
+		}
+		return 0, err
+	}
+	return api.DecodeU32(i.stack[0]), nil
+}
+
+func (i *wazeroInstance) write(ptr uint32, b []byte) error {
+	if !i.mod.Memory().Write(ptr, b) {
+		return fmt.Errorf("write of %d bytes at %#x is out of guest memory", len(b), ptr)
+	}
+	return nil
+}
+
+func (i *wazeroInstance) memoryBytes() uint64 { return uint64(i.mod.Memory().Size()) }
+
+func (i *wazeroInstance) close(ctx context.Context) error { return i.mod.Close(ctx) }

@@ -1,0 +1,129 @@
+//go:build wasip1
+
+package sdk
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"unsafe"
+
+	"athena/internal/core"
+)
+
+// The guest's single transfer buffer. It stays reachable from this global so
+// the pointer alloc returns remains valid until the next alloc.
+var transfer []byte
+
+var (
+	analyzer Analyzer
+	inFile   bool
+	done     bool
+)
+
+//go:wasmimport athena emit
+func hostEmit(ptr unsafe.Pointer, n uint32)
+
+func emit(f core.Finding) {
+	b, err := json.Marshal(f)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sdk: encode finding: %v\n", err)
+		return
+	}
+	hostEmit(unsafe.Pointer(unsafe.SliceData(b)), uint32(len(b)))
+}
+
+//go:wasmexport alloc
+func alloc(n uint32) unsafe.Pointer {
+	if uint32(cap(transfer)) < n {
+		transfer = make([]byte, n)
+	}
+	transfer = transfer[:n]
+	if n == 0 {
+		return nil
+	}
+	return unsafe.Pointer(unsafe.SliceData(transfer))
+}
+
+// guarded runs f and turns an error or a panic into a status code, logging
+// the cause on stderr, which the host sends to its structured log.
+func guarded(op string, f func() error) (status int32) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "sdk: %s panicked: %v\n%s", op, r, debug.Stack())
+			status = StatusFailed
+		}
+	}()
+	err := f()
+	switch {
+	case err == nil:
+		return StatusOK
+	case errors.Is(err, ErrDone):
+		return StatusDone
+	default:
+		fmt.Fprintf(os.Stderr, "sdk: %s: %v\n", op, err)
+		return StatusFailed
+	}
+}
+
+// view returns the guest bytes the host wrote at ptr, or false when the range
+// is not inside the transfer buffer.
+func view(ptr unsafe.Pointer, n uint32) ([]byte, bool) {
+	if n == 0 {
+		return nil, true
+	}
+	if ptr != unsafe.Pointer(unsafe.SliceData(transfer)) || n > uint32(len(transfer)) {
+		return nil, false
+	}
+	return transfer[:n], true
+}
+
+//go:wasmexport begin
+func begin(ptr unsafe.Pointer, n uint32) int32 {
+	raw, ok := view(ptr, n)
+	if !ok {
+		return StatusBadInput
+	}
+	var meta core.FileMeta
+	if err := json.Unmarshal(raw, &meta); err != nil {
+		fmt.Fprintf(os.Stderr, "sdk: begin: bad metadata: %v\n", err)
+		return StatusBadInput
+	}
+	if analyzer == nil {
+		if factory == nil {
+			fmt.Fprintln(os.Stderr, "sdk: no analyzer registered")
+			return StatusFailed
+		}
+		analyzer = factory(emit)
+	}
+	inFile, done = true, false
+	return guarded("begin", func() error { return analyzer.Begin(meta) })
+}
+
+//go:wasmexport feed
+func feed(ptr unsafe.Pointer, n uint32) int32 {
+	if !inFile {
+		return StatusBadState
+	}
+	if done {
+		return StatusDone
+	}
+	chunk, ok := view(ptr, n)
+	if !ok {
+		return StatusBadInput
+	}
+	status := guarded("feed", func() error { return analyzer.Feed(chunk) })
+	done = status == StatusDone
+	return status
+}
+
+//go:wasmexport finish
+func finish() int32 {
+	if !inFile {
+		return StatusBadState
+	}
+	inFile = false
+	return guarded("finish", analyzer.Finish)
+}

@@ -1,0 +1,74 @@
+// Package sdk is the Go side of Athena's module ABI v1 (modules/README.md).
+//
+// A Go module keeps its analysis logic in an ordinary package that implements
+// Analyzer and is unit-tested on the host. Its wasm shim is a few lines behind
+// a wasip1 build tag:
+//
+//	//go:build wasip1
+//
+//	package main
+//
+//	import (
+//		"athena/modules/patterns"
+//		"athena/modules/sdk"
+//	)
+//
+//	func init() { sdk.Register(patterns.New) }
+//
+//	func main() {}
+//
+// Build it with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared. The
+// exports (alloc, begin, feed, finish) and the emit import live in this
+// package; they exist only in wasip1 builds.
+package sdk
+
+import (
+	"errors"
+
+	"athena/internal/core"
+)
+
+// ABI status codes returned by begin, feed and finish. They are part of ABI v1.
+const (
+	StatusOK       = 0 // call succeeded
+	StatusDone     = 1 // feed: the module needs no more bytes of this file
+	StatusBadInput = 2 // begin: metadata could not be decoded; the host sent bad arguments
+	StatusBadState = 3 // call out of order (feed before begin, finish twice)
+	StatusFailed   = 4 // the module failed; the host discards the instance
+)
+
+// ErrDone is returned by Analyzer.Feed when the module has seen all it needs
+// of the current file; the host stops feeding it until the next Begin.
+var ErrDone = errors.New("sdk: module needs no more input")
+
+// Emit reports a finding to the host at once. The host sets Finding.Module.
+// Emit must only be called from inside Begin, Feed or Finish.
+type Emit func(core.Finding)
+
+// Analyzer is a module's analysis logic for one file at a time.
+//
+// Begin starts a new file and must reset all per-file state: an instance is
+// reused for many files. Feed receives the file's bytes in order, in chunks
+// of any size from 1 byte up to the manifest's max_feed; it returns ErrDone to
+// stop receiving bytes, any other error to fail. Finish ends the file after
+// the last Feed. The same bytes must always produce the same findings:
+// no clocks, no randomness.
+type Analyzer interface {
+	Begin(meta core.FileMeta) error
+	Feed(chunk []byte) error
+	Finish() error
+}
+
+// New builds a module's Analyzer around the emit function it must use.
+type New func(emit Emit) Analyzer
+
+var factory New
+
+// Register installs the module's Analyzer constructor. Call it once, from an
+// init function of the wasm shim.
+func Register(n New) {
+	if factory != nil {
+		panic("sdk: Register called twice")
+	}
+	factory = n
+}
