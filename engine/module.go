@@ -225,6 +225,9 @@ func (md *module) writeBuf(ctx context.Context, in *instance, b []byte) (uint32,
 		if err != nil {
 			return 0, err
 		}
+		if ptr == 0 {
+			return 0, fmt.Errorf("alloc(%d) returned a null pointer", size)
+		}
 		in.buf, in.bufLen = ptr, size
 	}
 	if err := in.w.write(in.buf, b); err != nil {

@@ -1,0 +1,180 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"athena/internal/core"
+)
+
+// eicar builds the EICAR test file from pieces, so that no file in the
+// repository holds it whole.
+func eicar() []byte {
+	return []byte(strings.Join([]string{`X5O!P%@AP[4\PZX54(P^)7CC)7}$`, "EICAR-STANDARD-", "ANTIVIRUS-TEST-FILE!$H+H*"}, ""))
+}
+
+// plant returns n pseudo-random bytes with payload at offset at.
+func plant(n, at int, payload []byte) []byte {
+	r := rand.New(rand.NewPCG(1, 2))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	copy(b[at:], payload)
+	return b
+}
+
+func TestEICARFoundInAnyChunking(t *testing.T) {
+	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}})
+	data := plant(20_000, 9_990, eicar()) // straddles chunk boundaries
+	for _, chunk := range []int{1, 7, 4096, 65536} {
+		events := run(t, e, "sample.bin", data, chunk)
+		var hits []core.Finding
+		for _, f := range findings(events, "patterns") {
+			if f.Rule == "eicar_test_file" {
+				hits = append(hits, f)
+			}
+		}
+		if len(hits) != 1 || hits[0].Offset != 9_990 {
+			t.Errorf("chunk %d: eicar findings = %+v, want one at offset 9990", chunk, hits)
+		}
+		if v := verdictOf(t, events); v.Label != core.LabelMalicious || v.Partial {
+			t.Errorf("chunk %d: verdict %s partial=%v, want malicious and complete", chunk, v.Label, v.Partial)
+		}
+	}
+}
+
+func TestSameFileGivesIdenticalEvents(t *testing.T) {
+	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}})
+	data := append([]byte("#!/bin/sh\necho hello\n"), plant(40_000, 20_000, eicar())...)
+	encode := func(events []core.Event) []byte {
+		var buf bytes.Buffer
+		for _, ev := range events {
+			line, err := ev.MarshalLine()
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf.Write(line)
+		}
+		return buf.Bytes()
+	}
+	first := encode(run(t, e, "a", data, 65536))
+	second := encode(run(t, e, "a", data, 65536))
+	if !bytes.Equal(first, second) {
+		t.Errorf("two runs differ:\n%s\n---\n%s", first, second)
+	}
+	// Another chunking gives the same findings per module, in the same order.
+	ones := run(t, e, "a", data, 1)
+	for _, mod := range []string{"filetype", "patterns"} {
+		a, _ := json.Marshal(findings(run(t, e, "a", data, 65536), mod))
+		b, _ := json.Marshal(findings(ones, mod))
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s: 1-byte chunks give\n%s\nwant\n%s", mod, b, a)
+		}
+	}
+}
+
+func TestSeqNumbersAndVerdictLast(t *testing.T) {
+	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}})
+	events := run(t, e, "x", plant(10_000, 10, eicar()), 1000)
+	for i, ev := range events {
+		if ev.Seq != int64(i+1) || ev.V != core.SchemaVersion {
+			t.Fatalf("event %d has seq %d v %d, want seq %d v %d", i, ev.Seq, ev.V, i+1, core.SchemaVersion)
+		}
+	}
+	v := verdictOf(t, events)
+	if len(v.SHA256) != 64 || v.Size != 10_000 || v.Hashes.MD5 == "" || v.Hashes.SHA512 == "" {
+		t.Errorf("verdict hashes/size incomplete: %+v", v)
+	}
+}
+
+// The lines module is written in WebAssembly text and wants text/* only: it
+// proves the ABI is language-neutral and that type gating replays the head.
+func TestWatModuleRunsOnTextOnly(t *testing.T) {
+	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}})
+	long := strings.Repeat("a", 5000)
+	tests := []struct {
+		name string
+		data string
+		want []string // lines findings, as kind:detail JSON
+	}{
+		{"two lines", "hello\nworld\n", []string{`lines:{"count":2,"longest":5}`}},
+		{"unterminated", "a\nbb", []string{`lines:{"count":2,"longest":2}`}},
+		{"long line", "x\n" + long + "\n", []string{`long_line:{"length":4097}`, `lines:{"count":2,"longest":5000}`}},
+		{"binary is skipped", string(plant(9000, 0, []byte("MZ"))), nil},
+	}
+	for _, tc := range tests {
+		for _, chunk := range []int{1, 3, 1 << 16} {
+			var got []string
+			for _, f := range findings(run(t, e, tc.name, []byte(tc.data), chunk), "lines") {
+				d, _ := json.Marshal(f.Detail)
+				got = append(got, f.Kind+":"+string(d))
+			}
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Errorf("%s, chunk %d: lines findings = %q, want %q", tc.name, chunk, got, tc.want)
+			}
+		}
+	}
+}
+
+func TestCompilationCacheIsWritten(t *testing.T) {
+	// chaos is critical, lines is not: a small set keeps the cold compile short.
+	mods := t.TempDir()
+	for _, p := range []string{filepath.Join(chaosDir, "chaos.wasm"), filepath.Join(builtinDir, "lines.wasm")} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(mods, filepath.Base(p)), b, 0o644)
+	}
+	dir := t.TempDir()
+	newEngine(t, Config{ModuleDirs: []string{mods}, CacheDir: dir})
+	var files int
+	filepath.WalkDir(dir, func(_ string, d os.DirEntry, _ error) error {
+		if d != nil && !d.IsDir() {
+			files++
+		}
+		return nil
+	})
+	if files == 0 {
+		t.Errorf("compilation cache %s is empty after start", dir)
+	}
+	// A second engine starts from the cache.
+	e := newEngine(t, Config{ModuleDirs: []string{mods}, CacheDir: dir})
+	for _, m := range e.Modules() {
+		if m.Critical && m.Idle != m.Prewarm {
+			t.Errorf("%s: %d idle instances, want %d pre-warmed", m.Name, m.Idle, m.Prewarm)
+		}
+		if !m.Critical && m.Compiled {
+			t.Errorf("%s is not critical but was compiled at start, want lazy", m.Name)
+		}
+	}
+}
+
+func TestBadModuleDirectories(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "junk.wasm"), []byte("not wasm"), 0o644)
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"missing dir", Config{ModuleDirs: []string{filepath.Join(dir, "nope")}}, "module directory"},
+		{"not wasm", Config{ModuleDirs: []string{dir}}, "not a wasm binary"},
+		{"duplicate", Config{ModuleDirs: []string{builtinDir, builtinDir}}, "defined twice"},
+		{"unknown runtime", Config{ModuleDirs: []string{builtinDir}, Runtime: "v8"}, "unknown wasm runtime"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(t.Context(), tc.cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("New = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
