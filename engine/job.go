@@ -312,6 +312,15 @@ func (j *Job) fail(jm *jobModule, reason string, err error) {
 	})
 }
 
+// Progress emits a progress event with the bytes fed so far. Callers decide
+// how often; the engine emits none on its own.
+func (j *Job) Progress() {
+	j.event(core.Event{Type: core.EventProgress, Progress: &core.Progress{Bytes: j.size}})
+}
+
+// Findings returns the findings relayed so far. The slice must not be modified.
+func (j *Job) Findings() []core.Finding { return j.findings }
+
 // end calls finish; the module gets nothing more.
 func (j *Job) end(jm *jobModule) {
 	j.call(jm, "finish", nil)

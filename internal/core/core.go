@@ -194,6 +194,7 @@ type Event struct {
 	Type     string    `json:"type"`
 	Progress *Progress `json:"progress,omitempty"`
 	Finding  *Finding  `json:"finding,omitempty"`
+	Child    *Child    `json:"child,omitempty"`
 	Verdict  *Verdict  `json:"verdict,omitempty"`
 	Error    *Error    `json:"error,omitempty"`
 }
@@ -201,6 +202,17 @@ type Event struct {
 // Progress reports bytes analysed so far.
 type Progress struct {
 	Bytes int64 `json:"bytes"`
+}
+
+// Child announces a member extracted from the file (an archive entry, an
+// embedded object, a decoded layer) that is analysed in its own right.
+type Child struct {
+	// Path locates the member from the top file: "a.zip > docs/x.docm".
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256,omitempty"`
+	// Label is the child's verdict label once it is known.
+	Label string `json:"label,omitempty"`
 }
 
 // Error is a machine-readable error code plus a message for people.
