@@ -38,6 +38,7 @@ func commands() []command {
 	return []command{
 		{"analyze", "analyse files locally with the engine and print events as NDJSON", runAnalyze},
 		{"modules", "list analyzer modules, or pack a manifest into a module", runModules},
+		{"scan", "stream files to an Athena server and print findings and verdicts", runScan},
 	}
 }
 

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/gorilla/websocket"
+
+	"athena/internal/core"
+	"athena/streams"
+)
+
+// wsChunk is the data carried by one binary frame.
+const wsChunk = 256 << 10
+
+// wsClient streams files over the gateway's WebSocket (docs/api.md), one
+// file at a time on one connection.
+type wsClient struct {
+	base *url.URL
+	tls  *tls.Config
+	conn *websocket.Conn
+}
+
+func (c *wsClient) Close() {
+	if c.conn != nil {
+		c.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+		c.conn.Close()
+	}
+}
+
+func (c *wsClient) dial(ctx context.Context) error {
+	if c.conn != nil {
+		return nil
+	}
+	u := *c.base
+	u.Scheme = map[string]string{"http": "ws", "https": "wss"}[c.base.Scheme]
+	u.Path = "/v1/stream"
+	d := websocket.Dialer{TLSClientConfig: c.tls, Proxy: http.ProxyFromEnvironment}
+	conn, resp, err := d.DialContext(ctx, u.String(), nil)
+	if err != nil {
+		if resp != nil {
+			return fmt.Errorf("websocket %s: %s", u.String(), resp.Status)
+		}
+		return fmt.Errorf("websocket %s: %w", u.String(), err)
+	}
+	c.conn = conn
+	return nil
+}
+
+// wsMessage is any server message: an event (it has "v") or a control
+// message (accepted, ack, rejected).
+type wsMessage struct {
+	V      int         `json:"v"`
+	Type   string      `json:"type"`
+	Stream int         `json:"stream"`
+	Job    string      `json:"job"`
+	Bytes  int64       `json:"bytes"`
+	Error  *core.Error `json:"error"`
+}
+
+func (c *wsClient) Scan(ctx context.Context, meta core.FileMeta, body io.Reader, onEvent func(core.Event)) error {
+	if err := c.dial(ctx); err != nil {
+		return err
+	}
+	const stream = 1
+	conn := c.conn
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	uploadErr := make(chan error, 1)
+	go func() { uploadErr <- c.upload(conn, stream, meta, body) }()
+	err := c.relay(conn, onEvent)
+	if err != nil {
+		c.conn.Close()
+		c.conn = nil
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	return <-uploadErr
+}
+
+func (c *wsClient) upload(conn *websocket.Conn, stream int, meta core.FileMeta, body io.Reader) error {
+	start, _ := json.Marshal(map[string]any{"type": "start", "stream": stream, "name": meta.Name, "size": meta.Size})
+	if err := conn.WriteMessage(websocket.TextMessage, start); err != nil {
+		return err
+	}
+	buf := make([]byte, 2+wsChunk)
+	binary.BigEndian.PutUint16(buf, uint16(stream))
+	for {
+		n, err := io.ReadFull(body, buf[2:])
+		if n > 0 {
+			if werr := conn.WriteMessage(websocket.BinaryMessage, buf[:2+n]); werr != nil {
+				return werr
+			}
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	end, _ := json.Marshal(map[string]any{"type": "end", "stream": stream})
+	return conn.WriteMessage(websocket.TextMessage, end)
+}
+
+// relay reads server messages until the job's verdict or error.
+func (c *wsClient) relay(conn *websocket.Conn, onEvent func(core.Event)) error {
+	for {
+		_, raw, err := conn.ReadMessage()
+		if err != nil {
+			return err
+		}
+		var m wsMessage
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return fmt.Errorf("bad message from the server: %w", err)
+		}
+		if m.V == 0 {
+			if m.Type == "rejected" && m.Error != nil {
+				return m.Error
+			}
+			continue // accepted, ack
+		}
+		ev, err := streams.DecodeEvent(raw)
+		if err != nil {
+			return fmt.Errorf("bad event from the server: %w", err)
+		}
+		onEvent(ev)
+		if ev.Type == core.EventVerdict || ev.Type == core.EventError {
+			return nil
+		}
+	}
+}
