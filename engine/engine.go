@@ -46,8 +46,8 @@ type Config struct {
 	// Runtime names the wasm runtime adapter (see Runtimes). Default "wazy".
 	Runtime string
 	// Interruptible enforces deadlines inside the call for built-in modules
-	// too. The wazy runtime always does; with "wazero" it costs 10-100x on
-	// tight loops (RATIONALE.md). Default true.
+	// too. The wazy runtime always does; with "wazero" it costs 2-9x per
+	// module and 5-7x on tight loops (RATIONALE.md). Default true.
 	Interruptible *bool
 	// Concurrency is how many jobs may run at once; it bounds idle instances
 	// kept per module. Default 4.
