@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 	"time"
 
 	"athena/internal/core"
@@ -22,6 +23,12 @@ const (
 	statusOK   = 0
 	statusDone = 1
 )
+
+// parallelHashMin is the chunk size from which Feed hashes concurrently.
+const parallelHashMin = 16 << 10
+
+// serialHash turns concurrent hashing off, for benchmarks that compare.
+var serialHash = false
 
 // headLimit is how many leading bytes a job keeps while some module waits
 // for the file type; the type module must decide within them.
@@ -126,8 +133,15 @@ func (j *Job) Feed(chunk []byte) error {
 	if len(chunk) == 0 {
 		return nil
 	}
-	for _, h := range j.hashes {
-		h.Write(chunk)
+	// Hashing costs about as much as the modules: for chunks worth it, hash
+	// on another core while the modules run, and wait before returning
+	// because the caller may reuse chunk.
+	if len(chunk) >= parallelHashMin && !serialHash {
+		var wg sync.WaitGroup
+		wg.Go(func() { j.hash(chunk) })
+		defer wg.Wait()
+	} else {
+		j.hash(chunk)
 	}
 	j.size += int64(len(chunk))
 	j.e.m.bytes.Add(float64(len(chunk)))
@@ -154,6 +168,12 @@ func (j *Job) Feed(chunk []byte) error {
 		j.decideType()
 	}
 	return nil
+}
+
+func (j *Job) hash(chunk []byte) {
+	for _, h := range j.hashes {
+		h.Write(chunk)
+	}
 }
 
 func (j *Job) feedModule(jm *jobModule, b []byte) {

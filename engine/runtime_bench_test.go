@@ -119,8 +119,11 @@ func BenchmarkModuleFeed(b *testing.B) {
 func BenchmarkEngine64MiB(b *testing.B) {
 	_, data := streams()
 	runs := append([]candidate{{name: "hash-only", runtime: "wazy", interruptible: true}}, candidates...)
+	runs = append(runs, candidate{name: "wazy-serial-hash", runtime: "wazy", interruptible: true})
 	for _, c := range runs {
 		b.Run(c.name, func(b *testing.B) {
+			serialHash = c.name == "wazy-serial-hash"
+			defer func() { serialHash = false }()
 			var e *Engine
 			if c.name == "hash-only" {
 				e = benchEngine(b, c, b.TempDir())
