@@ -52,7 +52,9 @@ type Config struct {
 	// Concurrency is how many jobs may run at once; it bounds idle instances
 	// kept per module. Default 4.
 	Concurrency int
-	// JobTimeout bounds a job from NewJob to Finish. Default 5 minutes.
+	// JobTimeout bounds the analysis time of one job: the time its guest
+	// calls take, summed. Waiting for the next bytes does not count (a slow
+	// upload is bounded by whoever feeds the job). Default 5 minutes.
 	JobTimeout time.Duration
 	// TypeModule is the module whose filetype finding decides which other
 	// modules want the file. Default "filetype".

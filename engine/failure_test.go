@@ -79,3 +79,26 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+func TestJobDeadlineCountsGuestTimeOnly(t *testing.T) {
+	e := newEngine(t, Config{ModuleDirs: []string{chaosDir}, Concurrency: 1, JobTimeout: 200 * time.Millisecond})
+	var events []core.Event
+	j, err := e.NewJob(t.Context(), core.FileMeta{Size: -1}, func(ev core.Event) { events = append(events, ev) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// SPIN uses up the 200 ms budget within one call (chaos' call_ms is 300).
+	j.Feed([]byte("SPIN"))
+	if _, err := j.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	got := findings(events, "chaos")
+	if len(got) != 1 || got[0].Detail["reason"] != "job_deadline" {
+		t.Errorf("findings = %+v, want one analysis_failed with reason job_deadline", got)
+	}
+	// The budget is per job: the next one starts with all of it.
+	ok := findings(run(t, e, "small", []byte("small file"), 1), "chaos")
+	if len(ok) != 1 || ok[0].Kind != "chaos" {
+		t.Errorf("findings = %+v, want the chaos finding", ok)
+	}
+}

@@ -47,6 +47,7 @@ type Job struct {
 
 	seq      int64
 	size     int64
+	spent    time.Duration // in guest calls, against JobTimeout
 	hashes   [4]hash.Hash
 	findings []core.Finding
 	mods     []*jobModule
@@ -79,15 +80,15 @@ type jobModule struct {
 	batch []core.Finding
 }
 
-// NewJob starts analysing a file. The job's deadline is the engine's
-// JobTimeout; cancelling ctx aborts it. emit receives every event of the job
+// NewJob starts analysing a file. Its guest calls may take the engine's
+// JobTimeout in all; cancelling ctx makes the calls in progress fail. emit receives every event of the job
 // in order.
 func (e *Engine) NewJob(ctx context.Context, meta core.FileMeta, emit func(core.Event)) (*Job, error) {
 	metaJS, err := json.Marshal(meta)
 	if err != nil {
 		return nil, fmt.Errorf("engine: metadata: %w", err)
 	}
-	jctx, cancel := context.WithTimeout(ctx, e.cfg.JobTimeout)
+	jctx, cancel := context.WithCancel(ctx)
 	j := &Job{
 		e: e, ctx: jctx, cancel: cancel, meta: meta, metaJS: metaJS, emit: emit,
 		hashes: [4]hash.Hash{md5.New(), sha1.New(), sha256.New(), sha512.New()},
@@ -220,7 +221,12 @@ func (j *Job) decideType() {
 // arg is written to the transfer buffer for begin and feed.
 func (j *Job) call(jm *jobModule, export string, arg []byte) {
 	md := jm.md
-	timeout := time.Duration(md.man.Limits.CallMillis) * time.Millisecond
+	left := j.e.cfg.JobTimeout - j.spent
+	if left <= 0 {
+		j.fail(jm, "job_deadline", fmt.Errorf("the job's analysis time (%v) is used up", j.e.cfg.JobTimeout))
+		return
+	}
+	timeout := min(time.Duration(md.man.Limits.CallMillis)*time.Millisecond, left)
 	ctx, cancel := context.WithTimeout(j.ctx, timeout)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
@@ -239,7 +245,9 @@ func (j *Job) call(jm *jobModule, export string, arg []byte) {
 		}
 	}
 	j.e.unwatch(w)
-	j.e.m.callSeconds.WithLabelValues(md.man.Name, export).Observe(time.Since(start).Seconds())
+	took := time.Since(start)
+	j.spent += took
+	j.e.m.callSeconds.WithLabelValues(md.man.Name, export).Observe(took.Seconds())
 	j.flush(jm)
 	switch {
 	case err != nil:
@@ -258,6 +266,8 @@ func (j *Job) call(jm *jobModule, export string, arg []byte) {
 func (j *Job) reason(ctx context.Context, jm *jobModule, err error) string {
 	switch {
 	case j.ctx.Err() != nil:
+		return "cancelled"
+	case ctx.Err() != nil && j.spent >= j.e.cfg.JobTimeout:
 		return "job_deadline"
 	case ctx.Err() != nil:
 		return "deadline"
