@@ -25,8 +25,19 @@ build: modules
 modules: deps
 	$(GO) run ./internal/cmd/modbuild -src modules -o $(MODDIR)
 
-## deps: install the Debian packages the build and tests need, when missing
-deps:
+NATS_SERVER := $(shell $(GO) env GOPATH)/bin/nats-server
+
+## deps: install what the build and tests need, when missing: Debian
+## packages, and the nats-server binary the external-NATS tests start
+deps: $(NATS_SERVER)
+	@true
+
+$(NATS_SERVER):
+	$(GO) install github.com/nats-io/nats-server/v2@v2.15.2
+
+.PHONY: apt-deps
+deps: apt-deps
+apt-deps:
 	@missing=""; for pair in $(APT_DEPS); do \
 		cmd=$${pair%%:*}; pkg=$${pair#*:}; \
 		command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \

@@ -130,8 +130,8 @@ func checkEvent(ev core.Event) error {
 	if ev.V != core.SchemaVersion {
 		return fmt.Errorf("streams: event: schema version %d, want %d", ev.V, core.SchemaVersion)
 	}
-	if ev.Seq < 1 {
-		return fmt.Errorf("streams: event: sequence %d, want 1 or more", ev.Seq)
+	if ev.Seq < 1 && !(ev.Seq == 0 && ev.Type == core.EventError) {
+		return fmt.Errorf("streams: event: sequence %d, want 1 or more (0 only for a gateway's error)", ev.Seq)
 	}
 	payloads := map[string]bool{
 		core.EventProgress: ev.Progress != nil,

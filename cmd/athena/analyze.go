@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"athena/engine"
 	"athena/internal/core"
@@ -23,7 +24,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fs.Usage()
 		return exitError
 	}
-	eng, err := newEngine(ctx, ef, stderr)
+	eng, err := newEngine(ctx, ef, stderr, nil)
 	if err != nil {
 		return err
 	}
@@ -84,8 +85,7 @@ func openInput(path string) (io.ReadCloser, core.FileMeta, error) {
 	return f, core.FileMeta{Name: path, Size: st.Size()}, nil
 }
 
-func newEngine(ctx context.Context, ef engineFlags, stderr io.Writer) (*engine.Engine, error) {
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: ef.logLevel}))
+func newEngine(ctx context.Context, ef engineFlags, stderr io.Writer, reg prometheus.Registerer) (*engine.Engine, error) {
 	return engine.New(ctx, engine.Config{
 		ModuleDirs:      []string{ef.modules},
 		ExtraModuleDirs: ef.extra,
@@ -93,7 +93,8 @@ func newEngine(ctx context.Context, ef engineFlags, stderr io.Writer) (*engine.E
 		Runtime:         ef.runtime,
 		JobTimeout:      ef.jobTimeout,
 		Concurrency:     ef.concurrency,
-		Logger:          log,
+		Logger:          newLogger(stderr, ef.logLevel),
+		Registerer:      reg,
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,7 +17,7 @@ import (
 	"athena/internal/modbuild"
 )
 
-var modulesDir, cacheDir string
+var modulesDir, cacheDir, athenaBin string
 
 func TestMain(m *testing.M) {
 	os.Exit(func() int {
@@ -28,6 +29,13 @@ func TestMain(m *testing.M) {
 		modulesDir, cacheDir = filepath.Join(tmp, "modules"), filepath.Join(tmp, "cache")
 		if _, err := modbuild.BuildAll("../../modules", modulesDir); err != nil {
 			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		// The end-to-end tests run the real binary: serve re-executes it
+		// for its engine processes.
+		athenaBin = filepath.Join(tmp, "athena")
+		if out, err := exec.Command("go", "build", "-o", athenaBin, ".").CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
 			return 1
 		}
 		return m.Run()

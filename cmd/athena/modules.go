@@ -22,7 +22,7 @@ func runModules(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	eng, err := newEngine(ctx, ef, stderr)
+	eng, err := newEngine(ctx, ef, stderr, nil)
 	if err != nil {
 		return err
 	}

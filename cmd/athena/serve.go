@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"athena/gateway"
+	"athena/internal/natsembed"
+	"athena/internal/supervise"
+	"athena/streams"
+)
+
+// gatewayFlags are the flags of the gateway role, in serve and gateway.
+type gatewayFlags struct {
+	addr        string
+	tlsCert     string
+	tlsKey      string
+	maxFileSize int64
+	origins     stringList
+	grace       time.Duration
+}
+
+func (f *gatewayFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "HTTP address of the gateway (HTTP/1.1, h2c and, with a certificate, TLS HTTP/2)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate: serve TLS (HTTP/2 and HTTP/1.1) instead of cleartext")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.Int64Var(&f.maxFileSize, "max-file-size", 1<<30, "largest file accepted, in bytes")
+	fs.Var(&f.origins, "allowed-origin", "extra Origin allowed on the WebSocket (repeatable; * allows any)")
+	fs.DurationVar(&f.grace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long uploads in flight may take to finish")
+}
+
+func (f *gatewayFlags) tlsConfig() (*tls.Config, error) {
+	if f.tlsCert == "" && f.tlsKey == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// runGatewayRole serves the gateway on gf.addr until ctx ends.
+func runGatewayRole(ctx context.Context, gf gatewayFlags, natsURL string, log *slog.Logger, reg *prometheus.Registry) error {
+	tlsCfg, err := gf.tlsConfig()
+	if err != nil {
+		return err
+	}
+	nc, err := connectNATS(ctx, natsURL, "athena-gateway", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	gw, err := gateway.New(gateway.Config{
+		NC: nc, JS: js, MaxFileSize: gf.maxFileSize, AllowedOrigins: gf.origins,
+		ShutdownGrace: gf.grace, Logger: log, Registry: reg,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", gf.addr)
+	if err != nil {
+		return err
+	}
+	log.Info("gateway listening", "addr", ln.Addr().String(), "tls", tlsCfg != nil)
+	return gw.Serve(ctx, ln, tlsCfg)
+}
+
+func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("gateway", "gateway --addr HOST:PORT --nats URL [flags]", stderr)
+	var gf gatewayFlags
+	gf.register(fs)
+	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS server URL (with JetStream)")
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		return err
+	}
+	return runGatewayRole(ctx, gf, *natsURL, newLogger(stderr, lv).With("role", "gateway"), newRegistry())
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", "serve [--addr HOST:PORT] [--data DIR] [--engines N] [flags]", stderr)
+	var gf gatewayFlags
+	gf.register(fs)
+	var ef engineFlags
+	ef.register(fs)
+	data := fs.String("data", "athena-data", "data directory (JetStream storage)")
+	engines := fs.Int("engines", 2, "engine processes to run and supervise")
+	natsPort := fs.Int("nats-port", 4222, "port of the embedded NATS server on 127.0.0.1 (-1: any free port)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *engines < 1 {
+		return errors.New("--engines must be at least 1")
+	}
+	log := newLogger(stderr, ef.logLevel)
+	ns, err := natsembed.Start(natsembed.Config{Port: *natsPort, StoreDir: filepath.Join(*data, "jetstream")})
+	if err != nil {
+		return err
+	}
+	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+	natsURL := ns.ClientURL()
+	log.Info("embedded NATS with JetStream", "url", natsURL, "data", *data)
+
+	// Create the topology once here, so engines and gateway start on it.
+	if err := ensureTopology(ctx, natsURL, log); err != nil {
+		return err
+	}
+
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	sup, err := supervise.New(supervise.Config{
+		Count: *engines,
+		Command: func(i int) *exec.Cmd {
+			cmd := exec.Command(self, "engine",
+				"--nats", natsURL,
+				"--id", "engine-"+strconv.Itoa(i),
+				"--modules", ef.modules,
+				"--cache-dir", ef.cacheDir,
+				"--wasm-runtime", ef.runtime,
+				"--job-timeout", ef.jobTimeout.String(),
+				"--concurrency", strconv.Itoa(ef.concurrency),
+				"--log-level", ef.logLevel.String(),
+			)
+			for _, d := range ef.extra {
+				cmd.Args = append(cmd.Args, "--extra-modules", d)
+			}
+			cmd.Stdout, cmd.Stderr = stderr, stderr
+			return cmd
+		},
+		Logger: log.With("role", "supervisor"),
+	})
+	if err != nil {
+		return err
+	}
+	if err := sup.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), gf.grace+5*time.Second)
+		defer cancel()
+		sup.Close(cctx)
+	}()
+	return runGatewayRole(ctx, gf, natsURL, log.With("role", "gateway"), newRegistry())
+}
+
+func ensureTopology(ctx context.Context, natsURL string, log *slog.Logger) error {
+	nc, err := connectNATS(ctx, natsURL, "athena-serve", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	return streams.Topology{}.Ensure(ctx, js)
+}

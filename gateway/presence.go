@@ -1,0 +1,74 @@
+package gateway
+
+import (
+	"sync"
+	"time"
+
+	"athena/streams"
+)
+
+// maxEngines bounds the engines the presence table remembers, so a flood of
+// made-up ids cannot grow it without limit.
+const maxEngines = 4096
+
+// presence tracks engine heartbeats (streams.SubjectEngineHeartbeat). It is
+// safe for concurrent use.
+type presence struct {
+	staleAfter time.Duration
+	now        func() time.Time
+
+	mu      sync.Mutex
+	engines map[string]engineSeen
+}
+
+type engineSeen struct {
+	at      time.Time
+	healthy bool
+}
+
+func newPresence(staleAfter time.Duration) *presence {
+	return &presence{staleAfter: staleAfter, now: time.Now, engines: map[string]engineSeen{}}
+}
+
+// observe records one heartbeat. A heartbeat with capacity 0 means the
+// engine is leaving: it is forgotten at once.
+func (p *presence) observe(hb streams.Presence) {
+	now := p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if hb.Capacity == 0 {
+		delete(p.engines, hb.ID)
+		return
+	}
+	if _, known := p.engines[hb.ID]; !known && len(p.engines) >= maxEngines {
+		p.pruneLocked(now)
+		if len(p.engines) >= maxEngines {
+			return
+		}
+	}
+	p.engines[hb.ID] = engineSeen{at: now, healthy: hb.Healthy}
+}
+
+// healthy returns how many healthy engines sent a heartbeat within
+// staleAfter.
+func (p *presence) healthy() int {
+	now := p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pruneLocked(now)
+	n := 0
+	for _, e := range p.engines {
+		if e.healthy {
+			n++
+		}
+	}
+	return n
+}
+
+func (p *presence) pruneLocked(now time.Time) {
+	for id, e := range p.engines {
+		if now.Sub(e.at) > p.staleAfter {
+			delete(p.engines, id)
+		}
+	}
+}
