@@ -12,10 +12,11 @@ APT_DEPS := wat2wasm:wabt
 
 all: build
 
-## run: build everything and analyse this README with the local engine
+ADDR ?= 127.0.0.1:8080
+DATA ?= athena-data
+## run: build everything and start the embedded default (NATS, gateway, engines)
 run: build
-	./$(BIN) modules --modules $(MODDIR)
-	./$(BIN) analyze --modules $(MODDIR) README.md
+	./$(BIN) serve --addr $(ADDR) --data $(DATA) --modules $(MODDIR)
 
 ## build: the athena binary and every analyzer module
 build: modules

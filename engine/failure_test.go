@@ -102,3 +102,22 @@ func TestJobDeadlineCountsGuestTimeOnly(t *testing.T) {
 		t.Errorf("findings = %+v, want the chaos finding", ok)
 	}
 }
+
+// A runaway guest fails only itself: the other modules' findings of the same
+// file are still delivered, and the verdict says what they found.
+func TestRunawayGuestSparesOtherModules(t *testing.T) {
+	e := newEngine(t, Config{ModuleDirs: []string{builtinDir, chaosDir}})
+	data := append([]byte("SPIN "), eicar()...)
+	events := run(t, e, "mixed", data, 1<<20)
+	var failed, eicarFound bool
+	for _, f := range findings(events, "") {
+		failed = failed || f.Module == "chaos" && f.Kind == core.KindAnalysisFailed
+		eicarFound = eicarFound || f.Module == "patterns" && f.Rule == "eicar_test_file"
+	}
+	if !failed || !eicarFound {
+		t.Errorf("chaos failed: %v, eicar found: %v; want both", failed, eicarFound)
+	}
+	if v := verdictOf(t, events); v.Label != core.LabelMalicious || !v.Partial {
+		t.Errorf("verdict %s partial=%v, want malicious and partial", v.Label, v.Partial)
+	}
+}

@@ -36,12 +36,12 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"analyze", "analyse files locally with the engine and print events as NDJSON", runAnalyze},
-		{"modules", "list analyzer modules, or pack a manifest into a module", runModules},
-		{"scan", "stream files to an Athena server and print findings and verdicts", runScan},
 		{"serve", "run everything in one process tree: embedded NATS, the gateway and supervised engines", runServe},
 		{"gateway", "run a gateway against an external NATS server", runGateway},
 		{"engine", "run an analysis engine that takes jobs from NATS JetStream", runEngine},
+		{"scan", "stream files to an Athena server and print findings and verdicts", runScan},
+		{"analyze", "analyse files locally with the engine and print events as NDJSON", runAnalyze},
+		{"modules", "list analyzer modules, or pack a manifest into a module", runModules},
 	}
 }
 

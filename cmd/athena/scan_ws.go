@@ -73,25 +73,49 @@ func (c *wsClient) Scan(ctx context.Context, meta core.FileMeta, body io.Reader,
 	conn := c.conn
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	uploadErr := make(chan error, 1)
-	go func() { uploadErr <- c.upload(conn, stream, meta, body) }()
-	err := c.relay(conn, onEvent)
-	if err != nil {
-		c.conn.Close()
+	err := c.exchange(conn, stream, meta, body, onEvent)
+	if err != nil && !isJobError(err) {
+		conn.Close() // the connection's state is unknown: start afresh next time
 		c.conn = nil
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return err
 	}
-	return <-uploadErr
+	return err
 }
 
-func (c *wsClient) upload(conn *websocket.Conn, stream int, meta core.FileMeta, body io.Reader) error {
+func isJobError(err error) bool {
+	var e *core.Error
+	return errors.As(err, &e)
+}
+
+// exchange starts the file, sends its bytes once the server accepted it,
+// and relays events until the job's verdict or error.
+func (c *wsClient) exchange(conn *websocket.Conn, stream int, meta core.FileMeta, body io.Reader, onEvent func(core.Event)) error {
 	start, _ := json.Marshal(map[string]any{"type": "start", "stream": stream, "name": meta.Name, "size": meta.Size})
 	if err := conn.WriteMessage(websocket.TextMessage, start); err != nil {
 		return err
 	}
+	for {
+		m, _, err := readMessage(conn)
+		if err != nil {
+			return err
+		}
+		switch {
+		case m.Type == "rejected" && m.Error != nil:
+			return m.Error
+		case m.Type == "accepted" && m.Stream == stream:
+			uploadErr := make(chan error, 1)
+			go func() { uploadErr <- upload(conn, stream, body) }()
+			if err := c.relay(conn, onEvent); err != nil {
+				return err
+			}
+			return <-uploadErr
+		}
+	}
+}
+
+func upload(conn *websocket.Conn, stream int, body io.Reader) error {
 	buf := make([]byte, 2+wsChunk)
 	binary.BigEndian.PutUint16(buf, uint16(stream))
 	for {
@@ -112,22 +136,28 @@ func (c *wsClient) upload(conn *websocket.Conn, stream int, meta core.FileMeta, 
 	return conn.WriteMessage(websocket.TextMessage, end)
 }
 
+// readMessage reads one server message; raw is its JSON.
+func readMessage(conn *websocket.Conn) (wsMessage, []byte, error) {
+	var m wsMessage
+	_, raw, err := conn.ReadMessage()
+	if err != nil {
+		return m, nil, err
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return m, nil, fmt.Errorf("bad message from the server: %w", err)
+	}
+	return m, raw, nil
+}
+
 // relay reads server messages until the job's verdict or error.
 func (c *wsClient) relay(conn *websocket.Conn, onEvent func(core.Event)) error {
 	for {
-		_, raw, err := conn.ReadMessage()
+		m, raw, err := readMessage(conn)
 		if err != nil {
 			return err
 		}
-		var m wsMessage
-		if err := json.Unmarshal(raw, &m); err != nil {
-			return fmt.Errorf("bad message from the server: %w", err)
-		}
 		if m.V == 0 {
-			if m.Type == "rejected" && m.Error != nil {
-				return m.Error
-			}
-			continue // accepted, ack
+			continue // ack: the progress bar counts bytes read instead
 		}
 		ev, err := streams.DecodeEvent(raw)
 		if err != nil {
