@@ -271,7 +271,7 @@ func (j *Job) reason(ctx context.Context, jm *jobModule, err error) string {
 		return "job_deadline"
 	case ctx.Err() != nil:
 		return "deadline"
-	case jm.in.w.memoryBytes()+1<<20 >= uint64(jm.md.man.Limits.MemoryMiB)<<20:
+	case jm.in.stderr.outOfMemory(), jm.in.w.memoryBytes()+1<<20 >= uint64(jm.md.man.Limits.MemoryMiB)<<20:
 		return "memory"
 	}
 	var exit *exitError

@@ -14,6 +14,7 @@ type guestLog struct {
 	log *slog.Logger
 	mu  sync.Mutex
 	buf []byte
+	oom bool // the guest said it ran out of memory
 }
 
 func (g *guestLog) Write(p []byte) (int, error) {
@@ -28,7 +29,7 @@ func (g *guestLog) Write(p []byte) (int, error) {
 		if i < 0 || i > maxLogLine {
 			i = maxLogLine
 		}
-		g.log.Warn("guest stderr", "line", string(g.buf[:i]))
+		g.line(g.buf[:i])
 		g.buf = g.buf[min(i+1, len(g.buf)):]
 	}
 	return len(p), nil
@@ -39,7 +40,20 @@ func (g *guestLog) flush() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if len(g.buf) > 0 {
-		g.log.Warn("guest stderr", "line", string(g.buf))
+		g.line(g.buf)
 		g.buf = nil
 	}
+}
+
+func (g *guestLog) line(b []byte) {
+	g.oom = g.oom || bytes.Contains(b, []byte("out of memory"))
+	g.log.Warn("guest stderr", "line", string(b))
+}
+
+// outOfMemory reports whether the guest wrote "out of memory" on stderr, as
+// Go's runtime does before it aborts.
+func (g *guestLog) outOfMemory() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.oom || bytes.Contains(g.buf, []byte("out of memory"))
 }

@@ -48,8 +48,10 @@ func (c *chaos) Feed(b []byte) error {
 			c.spun += i & 1
 		}
 	case bytes.Contains(b, []byte("HOG")):
-		for {
-			sink = append(sink, bytes.Repeat([]byte{1}, 1<<20))
+		for { // 8 MiB at a time: the 32 MiB cap is hit within a few steps
+			block := make([]byte, 8<<20)
+			block[len(block)-1] = 1
+			sink = append(sink, block)
 		}
 	case bytes.Contains(b, []byte("PANIC")):
 		panic("chaos: asked to panic")
