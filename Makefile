@@ -6,7 +6,7 @@ BIN     := bin/athena
 MODDIR  := dist/modules
 GOFLAGS ?=
 # Debian packages the build and the tests need: command -> package.
-APT_DEPS := wat2wasm:wabt
+APT_DEPS := wat2wasm:wabt redis-server:redis-server chromium:chromium
 
 .PHONY: all run build modules deps test check vet fmt tidy-check bench fuzz clean
 

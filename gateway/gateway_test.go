@@ -528,6 +528,7 @@ func (c *wsClient) readLoop() {
 		typ, b, err := c.conn.ReadMessage()
 		if err != nil {
 			c.err = err
+			c.conn.Close() // as a well-behaved client does after the close handshake
 			return
 		}
 		if typ != websocket.TextMessage {

@@ -175,8 +175,18 @@ func (g *Gateway) handleAnalyze(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	defer context.AfterFunc(g.hardCtx, cancel)()
 	rc := http.NewResponseController(w)
-	// A body read does not end with the context: cut it.
-	defer context.AfterFunc(ctx, func() { rc.SetReadDeadline(time.Now()) })()
+	// A body read does not end with the context: cut it. The cut must be
+	// over before the handler returns and the writer is recycled.
+	cut := make(chan struct{})
+	stopCut := context.AfterFunc(ctx, func() {
+		defer close(cut)
+		rc.SetReadDeadline(time.Now())
+	})
+	defer func() {
+		if !stopCut() {
+			<-cut
+		}
+	}()
 	out := &ndjsonSink{w: w, rc: rc}
 	u, err := g.openUpload(ctx, uploadRequest{Name: name, Size: r.ContentLength, SHA256: declared,
 		Transport: "http"}, out, nil, nil)

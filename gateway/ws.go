@@ -116,6 +116,7 @@ type session struct {
 	closeSent  atomic.Bool   // our close frame (or gorilla's 1009) went out
 	writerDone chan struct{} // closed when the writer exits
 	dlMu       sync.Mutex    // orders read-deadline updates with closing
+	rawLinger  bool          // the reader failed after our close frame: drain the socket raw
 
 	mu       sync.Mutex
 	streams  map[uint16]*wsStream // files in flight, by the client's number
@@ -210,6 +211,7 @@ func (s *session) readLoop() (reason string, usable bool) {
 			case errors.Is(err, websocket.ErrReadLimit):
 				s.log.Info("websocket protocol violation", "code", websocket.CloseMessageTooBig, "reason", "message too big")
 				s.closeSent.Store(true) // gorilla sent 1009
+				s.rawLinger = true
 				s.closeWith(websocket.CloseMessageTooBig, "")
 				return abortProtocolError, false
 			}
@@ -485,17 +487,9 @@ func (s *session) writeLoop() {
 				return
 			}
 		case <-s.closeReq:
-			for !s.closeSent.Load() {
-				select {
-				case b := <-s.out:
-					if err := s.write(b); err != nil {
-						s.writeFailed(err)
-						return
-					}
-					continue
-				default:
-				}
-				break
+			if err := s.flush(); err != nil {
+				s.writeFailed(err)
+				return
 			}
 			s.writeClose()
 			return
@@ -503,6 +497,21 @@ func (s *session) writeLoop() {
 			return
 		}
 	}
+}
+
+// flush writes what is queued, unless a close frame already went out.
+func (s *session) flush() error {
+	for !s.closeSent.Load() {
+		select {
+		case b := <-s.out:
+			if err := s.write(b); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
+	return nil
 }
 
 func (s *session) write(b []byte) error {
@@ -593,7 +602,8 @@ func (s *session) teardown(reason string, usable bool) {
 	s.closeWith(websocket.CloseNormalClosure, "")
 	<-s.writerDone
 	s.cancel()
-	if usable && s.closeSent.Load() {
+	switch {
+	case usable && s.closeSent.Load():
 		// Wait for the client's close frame, within the deadline
 		// writeClose set.
 		for {
@@ -601,6 +611,13 @@ func (s *session) teardown(reason string, usable bool) {
 				break
 			}
 		}
+	case s.rawLinger:
+		// Closing a socket with unread data resets it, and the reset can
+		// destroy our close frame before the client reads it: drain until
+		// the client closes or the linger ends.
+		nc := s.conn.NetConn()
+		nc.SetReadDeadline(time.Now().Add(closeLinger))
+		io.Copy(io.Discard, nc)
 	}
 	s.conn.Close()
 }

@@ -424,8 +424,8 @@ func TestFlowControlWindow(t *testing.T) {
 func TestWSKeepalive(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{cfg: func(c *Config) {
-		c.PingInterval = 50 * time.Millisecond
-		c.PongWait = 300 * time.Millisecond
+		c.PingInterval = 100 * time.Millisecond
+		c.PongWait = 2 * time.Second // generous: the race detector on a loaded machine
 	}})
 	alive := h.mustDialWS()
 	silent, err := h.dialWSWith(nil, func(c *websocket.Conn) {
