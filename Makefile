@@ -73,7 +73,7 @@ tidy-check:
 
 ## bench: the Go benchmarks (figures in BENCHMARKS.md)
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./engine/ ./modules/...
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./engine/ ./modules/... ./internal/cache/
 
 FUZZTIME ?= 30s
 ## fuzz: every native fuzz target for FUZZTIME each
