@@ -57,7 +57,7 @@ type Config struct {
 	// larger one closes the connection with 1009. Default 1 MiB + 64.
 	MaxFrame int
 	// MaxStreamsPerConn bounds the files in flight (started, without their
-	// verdict yet) on one WebSocket; one more closes it with 1008. Default 16.
+	// verdict yet) on one WebSocket; one more closes it with 1008. Default 32.
 	MaxStreamsPerConn int
 	// AllowedOrigins are the browser origins (scheme://host[:port]) allowed
 	// on the WebSocket besides the gateway's own; "*" allows any. Requests
@@ -105,7 +105,7 @@ func (c *Config) setDefaults() {
 		c.MaxFrame = 1<<20 + 64
 	}
 	if c.MaxStreamsPerConn <= 0 {
-		c.MaxStreamsPerConn = 16
+		c.MaxStreamsPerConn = 32
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = 20 * time.Second

@@ -30,6 +30,7 @@ type gatewayFlags struct {
 	tlsCert     string
 	tlsKey      string
 	maxFileSize int64
+	maxStreams  int
 	origins     stringList
 	grace       time.Duration
 }
@@ -39,6 +40,7 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate: serve TLS (HTTP/2 and HTTP/1.1) instead of cleartext")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.Int64Var(&f.maxFileSize, "max-file-size", 1<<30, "largest file accepted, in bytes")
+	fs.IntVar(&f.maxStreams, "max-streams-per-conn", 32, "files in flight on one WebSocket connection")
 	fs.Var(&f.origins, "allowed-origin", "extra Origin allowed on the WebSocket (repeatable; * allows any)")
 	fs.DurationVar(&f.grace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long uploads in flight may take to finish")
 }
@@ -70,7 +72,7 @@ func runGatewayRole(ctx context.Context, gf gatewayFlags, natsURL string, log *s
 		return err
 	}
 	gw, err := gateway.New(gateway.Config{
-		NC: nc, JS: js, MaxFileSize: gf.maxFileSize, AllowedOrigins: gf.origins,
+		NC: nc, JS: js, MaxFileSize: gf.maxFileSize, MaxStreamsPerConn: gf.maxStreams, AllowedOrigins: gf.origins,
 		ShutdownGrace: gf.grace, Logger: log, Registry: reg,
 	})
 	if err != nil {
