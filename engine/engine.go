@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"athena/internal/cache"
 	"athena/internal/manifest"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -205,6 +206,33 @@ func (e *Engine) Modules() []ModuleInfo {
 		out[i] = md.info()
 	}
 	return out
+}
+
+// scoringVersion names the rule that turns findings into a verdict
+// (core.VerdictFrom). Change it whenever that rule changes: it is part of
+// the pipeline fingerprint, so cached verdicts of the old rule stop being
+// served.
+const scoringVersion = "interim-1"
+
+// Pipeline describes what decides this engine's verdicts besides the file:
+// its modules with their manifest versions, and the settings that change
+// results (the type module, the findings cap, the scoring rule). Settings
+// that only bound time or memory are left out: a job they cut short ends
+// with a partial verdict, which is never cached. Its Fingerprint keys the
+// verdict cache and is announced in presence heartbeats.
+func (e *Engine) Pipeline() cache.Pipeline {
+	p := cache.Pipeline{
+		Modules: make([]cache.Module, len(e.modules)),
+		Config: map[string]string{
+			"type_module":  e.cfg.TypeModule,
+			"max_findings": fmt.Sprint(e.cfg.MaxFindings),
+			"scoring":      scoringVersion,
+		},
+	}
+	for i, md := range e.modules {
+		p.Modules[i] = cache.Module{Name: md.man.Name, Version: md.man.Version}
+	}
+	return p
 }
 
 // Close frees every instance and runtime. Jobs still running fail.

@@ -18,6 +18,8 @@ const (
 	CodeBadSHA256        = "bad_sha256"         // 400: X-Athena-SHA256 is not 64 hex digits
 	CodeBadJobID         = "bad_job_id"         // 400: not a job id
 	CodeBadAfter         = "bad_after"          // 400: after is not a non-negative integer
+	CodeBadTag           = "bad_tag"            // 400: DELETE /v1/verdicts without a valid tag
+	CodeBatchTooLarge    = "batch_too_large"    // 413: more than 1,000 hashes in a batch
 	CodeNotFound         = "not_found"          // 404: no such route or job
 	CodeMethodNotAllowed = "method_not_allowed" // 405
 	CodeFileTooLarge     = "file_too_large"     // 413, or mid-stream: over MaxFileSize

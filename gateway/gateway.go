@@ -84,6 +84,22 @@ type Config struct {
 	// its events stay replayable. Default 10 minutes.
 	JobTimeout time.Duration
 
+	// Cache is the verdict cache. Nil disables it: no /v1/verdicts or
+	// /v1/cache routes, and declared sha256s are not looked up. With a
+	// cache, a declared sha256 (start message, X-Athena-SHA256) is looked
+	// up under the fingerprint of each healthy engine present, and a hit
+	// is answered with no job and no chunk.
+	Cache VerdictCache
+	// CacheRelayedVerdicts makes the gateway Put the complete verdicts it
+	// relays. Set it when the engines cannot write the gateway's cache
+	// themselves (the cache has no Redis); with a shared Redis the engines
+	// write and the gateway only reads (RATIONALE.md).
+	CacheRelayedVerdicts bool
+	// CoalesceWait bounds how long an upload that declares a sha256 already
+	// in flight on this gateway waits for that upload's verdict before it
+	// uploads its own bytes. Default 1 minute.
+	CoalesceWait time.Duration
+
 	// Logger receives the gateway's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Registry receives the gateway's metrics and is what /metrics serves.
@@ -124,6 +140,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.JobTimeout <= 0 {
 		c.JobTimeout = 10 * time.Minute
+	}
+	if c.CoalesceWait <= 0 {
+		c.CoalesceWait = time.Minute
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -167,6 +186,8 @@ type Gateway struct {
 	sessGone  chan struct{}      // closed and replaced whenever a session ends
 	uploads   map[string]*upload // by job id, until the relay ends
 	closeOnce sync.Once
+
+	flightsState
 
 	stats stats
 }
@@ -221,6 +242,7 @@ func New(cfg Config) (*Gateway, error) {
 		sessGone: make(chan struct{}),
 		uploads:  map[string]*upload{},
 	}
+	g.flights = map[string]*flight{}
 	chunk := cfg.ChunkSize
 	g.bufs.New = func() any { b := make([]byte, 0, chunk); return &b }
 	g.drainCtx, g.drain = context.WithCancel(context.Background())

@@ -281,6 +281,24 @@ type fakeEngine struct {
 	mu       sync.Mutex
 	aborts   map[string]string // job -> reason
 	presence context.CancelFunc
+	fp       string // the pipeline fingerprint announced and set on verdicts
+}
+
+// fakeFP is the fake engine's default pipeline fingerprint.
+const fakeFP = "fakefp1"
+
+func (e *fakeEngine) fingerprint() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.fp
+}
+
+// setFingerprint changes the fingerprint, as an engine restarted with
+// other modules would.
+func (e *fakeEngine) setFingerprint(fp string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.fp = fp
 }
 
 func startFakeEngine(t *testing.T, url string, presence bool) *fakeEngine {
@@ -293,7 +311,7 @@ func startFakeEngine(t *testing.T, url string, presence bool) *fakeEngine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &fakeEngine{t: t, nc: nc, js: js, aborts: map[string]string{}}
+	e := &fakeEngine{t: t, nc: nc, js: js, aborts: map[string]string{}, fp: fakeFP}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	if err := testTopology.Ensure(e.ctx, js); err != nil {
 		t.Fatal(err)
@@ -344,7 +362,7 @@ func (e *fakeEngine) startPresence() {
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			b, _ := streams.EncodePresence(streams.Presence{ID: "fake-1", Capacity: 8, Healthy: true})
+			b, _ := streams.EncodePresence(streams.Presence{ID: "fake-1", Capacity: 8, Healthy: true, Fingerprint: e.fingerprint()})
 			e.nc.Publish(streams.SubjectEngineHeartbeat, b)
 			select {
 			case <-ctx.Done():
@@ -440,6 +458,7 @@ func (e *fakeEngine) run(job streams.Job) {
 		if c.Last {
 			v := core.VerdictFrom(findings)
 			v.SHA256, v.Size = hex.EncodeToString(h.Sum(nil)), size
+			v.Hashes.SHA256, v.Fingerprint = v.SHA256, e.fingerprint()
 			emit(core.Event{Type: core.EventVerdict, Verdict: &v})
 			return
 		}
@@ -458,6 +477,7 @@ type wsMsg struct {
 	Error   *core.Error   `json:"error"`
 	Finding *core.Finding `json:"finding"`
 	Verdict *core.Verdict `json:"verdict"`
+	Cached  bool          `json:"cached"`
 }
 
 func (m wsMsg) terminal() bool {

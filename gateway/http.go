@@ -39,6 +39,9 @@ const (
 const (
 	HeaderJob    = "X-Athena-Job"
 	HeaderSHA256 = "X-Athena-SHA256"
+	// HeaderCached is "true" on an /v1/analyze answer from the verdict
+	// cache: no job exists and the body was not read.
+	HeaderCached = "X-Athena-Cached"
 )
 
 // handlerFunc is an HTTP handler that returns its error; route maps the
@@ -50,8 +53,14 @@ func (g *Gateway) routes() http.Handler {
 	mux.Handle(routeStream, g.route(routeStream, g.handleStream))
 	mux.Handle(routeAnalyze, g.route(routeAnalyze, g.handleAnalyze))
 	mux.Handle("/v1/jobs/{id}/events", g.route(routeEvents, g.handleEvents))
-	mux.Handle(routeHealthz, g.route(routeHealthz, g.handleHealthz))
-	mux.Handle(routeReadyz, g.route(routeReadyz, g.handleReadyz))
+	mux.Handle(routeHealthz, g.route(routeHealthz, compressJSON(g.handleHealthz)))
+	mux.Handle(routeReadyz, g.route(routeReadyz, compressJSON(g.handleReadyz)))
+	if g.cfg.Cache != nil {
+		mux.Handle(routeVerdictBatch, g.route(routeVerdictBatch, compressJSON(g.handleBatch)))
+		mux.Handle(routeVerdict, g.route(routeVerdict, compressJSON(g.handleVerdict)))
+		mux.Handle(routeVerdicts, g.route(routeVerdicts, compressJSON(g.handleInvalidate)))
+		mux.Handle(routeCacheStats, g.route(routeCacheStats, compressJSON(g.handleCacheStats)))
+	}
 	metrics := promhttp.HandlerFor(g.cfg.Registry, promhttp.HandlerOpts{})
 	mux.Handle(routeMetrics, g.route(routeMetrics, func(w http.ResponseWriter, r *http.Request) error {
 		metrics.ServeHTTP(w, r)
@@ -129,12 +138,21 @@ func (g *Gateway) handleHealthz(w http.ResponseWriter, r *http.Request) error {
 
 // handleReadyz answers 200 only when a file sent now would be analysed:
 // NATS is connected and a healthy engine sent presence within
-// EngineStaleAfter.
+// EngineStaleAfter. A verdict cache whose Redis is unreachable does not
+// stop analysis: the answer is still 200, with status "degraded" and the
+// cache's reason.
 func (g *Gateway) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 	if err := g.ready(); err != nil {
 		return err
 	}
-	writeJSON(w, map[string]any{"status": "ready", "engines": g.presence.healthy()})
+	body := map[string]any{"status": "ready", "engines": g.presence.healthy()}
+	if g.cfg.Cache != nil {
+		body["cache"] = "ok"
+		if err := g.cfg.Cache.Ready(); err != nil {
+			body["status"], body["cache"] = "degraded", err.Error()
+		}
+	}
+	writeJSON(w, body)
 	return nil
 }
 
@@ -188,8 +206,25 @@ func (g *Gateway) handleAnalyze(w http.ResponseWriter, r *http.Request) error {
 		}
 	}()
 	out := &ndjsonSink{w: w, rc: rc}
-	u, err := g.openUpload(ctx, uploadRequest{Name: name, Size: r.ContentLength, SHA256: declared,
-		Transport: "http"}, out, nil, nil)
+	req := uploadRequest{Name: name, Size: r.ContentLength, SHA256: declared, Transport: "http"}
+	if declared != "" {
+		// A known file is answered before any byte is read; one that is
+		// being uploaded already waits for that upload's verdict.
+		v, ok := g.lookup(ctx, declared)
+		if !ok {
+			f, leader := g.join(declared)
+			switch {
+			case leader:
+				req.flight = f
+			case f != nil:
+				v, ok = g.wait(ctx, f)
+			}
+		}
+		if ok {
+			return g.answerCached(w, rc, v)
+		}
+	}
+	u, err := g.openUpload(ctx, req, out, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -242,6 +277,24 @@ func (g *Gateway) handleAnalyze(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// answerCached ends an /v1/analyze exchange with a verdict from the cache:
+// 200, a synthetic job id, one NDJSON line. No job is published and the
+// body is never read (the server discards or resets it).
+func (g *Gateway) answerCached(w http.ResponseWriter, rc *http.ResponseController, v core.Verdict) error {
+	job := newCachedJobID()
+	h := w.Header()
+	h.Set("Content-Type", "application/x-ndjson")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set(HeaderJob, job)
+	h.Set(HeaderCached, "true")
+	w.WriteHeader(http.StatusOK)
+	rc.SetWriteDeadline(time.Now().Add(writeWait))
+	defer rc.SetWriteDeadline(time.Time{})
+	w.Write(append(cachedEvent(job, v), '\n'))
+	return rc.Flush()
+}
+
 func shutdownError(job string) *core.Error {
 	return &core.Error{Code: CodeShuttingDown,
 		Message: "the gateway shut down before the job ended; its events stay at /v1/jobs/" + job + "/events"}
@@ -257,8 +310,14 @@ var newline = []byte{'\n'}
 
 func (s *ndjsonSink) done() {}
 
+// event writes one line within writeWait. The deadline is cleared after
+// the line: on HTTP/2 an armed write deadline resets the stream
+// (INTERNAL_ERROR) when it passes, even with no write pending, so a job
+// quiet for longer than writeWait (an engine killed, its job waiting for
+// redelivery) would lose its client.
 func (s *ndjsonSink) event(b []byte) error {
 	s.rc.SetWriteDeadline(time.Now().Add(writeWait))
+	defer s.rc.SetWriteDeadline(time.Time{})
 	if _, err := s.w.Write(b); err != nil {
 		return err
 	}

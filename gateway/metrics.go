@@ -18,6 +18,8 @@ type metrics struct {
 	jobSeconds     prometheus.Histogram
 	publishSeconds *prometheus.HistogramVec // kind: job, chunk, abort
 	aborted        *prometheus.CounterVec   // reason
+	cacheAnswers   prometheus.Counter       // verdicts answered from the cache
+	coalesced      prometheus.Counter       // uploads answered by a concurrent one's verdict
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -63,8 +65,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: ns, Subsystem: sub, Name: "uploads_aborted_total",
 			Help: "Uploads ended before their last byte, by reason (client_gone, cancelled, file_too_large, publish_failed, protocol_error, server_shutdown).",
 		}, []string{"reason"}),
+		cacheAnswers: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "cache_answers_total",
+			Help: "Verdicts answered from the verdict cache (declared-hash uploads and /v1/verdicts lookups).",
+		}),
+		coalesced: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "coalesced_uploads_total",
+			Help: "Uploads that declared a sha256 already in flight and were answered with that upload's verdict.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.requestSeconds, m.sessions, m.uploads,
+	for _, c := range []prometheus.Collector{m.cacheAnswers, m.coalesced, m.requests, m.requestSeconds, m.sessions, m.uploads,
 		m.bytesIn, m.firstFinding, m.jobSeconds, m.publishSeconds, m.aborted} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("gateway: metrics: %w", err)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -24,6 +25,7 @@ type presence struct {
 type engineSeen struct {
 	at      time.Time
 	healthy bool
+	fp      string // the engine's pipeline fingerprint, or ""
 }
 
 func newPresence(staleAfter time.Duration) *presence {
@@ -46,7 +48,7 @@ func (p *presence) observe(hb streams.Presence) {
 			return
 		}
 	}
-	p.engines[hb.ID] = engineSeen{at: now, healthy: hb.Healthy}
+	p.engines[hb.ID] = engineSeen{at: now, healthy: hb.Healthy, fp: hb.Fingerprint}
 }
 
 // healthy returns how many healthy engines sent a heartbeat within
@@ -71,4 +73,23 @@ func (p *presence) pruneLocked(now time.Time) {
 			delete(p.engines, id)
 		}
 	}
+}
+
+// fingerprints returns the distinct pipeline fingerprints of the healthy
+// engines that sent a heartbeat within staleAfter: the keys under which a
+// cached verdict is still valid. A verdict of any of them is one an engine
+// present now would give.
+func (p *presence) fingerprints() []string {
+	now := p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pruneLocked(now)
+	var fps []string
+	for _, e := range p.engines {
+		if e.healthy && e.fp != "" && !slices.Contains(fps, e.fp) {
+			fps = append(fps, e.fp)
+		}
+	}
+	slices.Sort(fps)
+	return fps
 }

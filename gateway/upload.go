@@ -59,6 +59,10 @@ type uploadRequest struct {
 	SHA256    string
 	Options   map[string]string
 	Transport string // "ws" or "http", for metrics
+	// flight, when set, is the flight of SHA256 that this upload leads: it
+	// is resolved with the upload's verdict when the upload ends (or at
+	// once when it cannot open).
+	flight *flight
 }
 
 // pending is a chunk published and not acknowledged yet.
@@ -111,6 +115,7 @@ type upload struct {
 	// Owned by the relay goroutine.
 	lastSeq    int64
 	sawFinding bool
+	verdict    *core.Verdict // the verdict relayed, if any
 
 	mu          sync.Mutex
 	ended       bool   // the terminal message went out, or the client is gone
@@ -122,7 +127,12 @@ type upload struct {
 // openUpload subscribes to a new job's events, then publishes the job. ctx
 // bounds the upload's whole life (the client's connection). On error
 // nothing is left behind; the error is a *notReadyError.
-func (g *Gateway) openUpload(ctx context.Context, req uploadRequest, sk sink, onAck func(int64), onEnd func(*upload)) (*upload, error) {
+func (g *Gateway) openUpload(ctx context.Context, req uploadRequest, sk sink, onAck func(int64), onEnd func(*upload)) (_ *upload, err error) {
+	defer func() {
+		if err != nil {
+			g.resolve(req.SHA256, req.flight, nil)
+		}
+	}()
 	if err := g.ready(); err != nil {
 		return nil, err
 	}
@@ -213,6 +223,12 @@ func (u *upload) relay() {
 			continue
 		}
 		terminal := ev.Type == core.EventVerdict || ev.Type == core.EventError
+		if ev.Type == core.EventVerdict && ev.Verdict != nil {
+			// Cached before the client sees it: a client that asks again
+			// at once is answered from the cache.
+			u.verdict = ev.Verdict
+			u.g.relayed(ev.Verdict)
+		}
 		if !u.deliver(raw, terminal) {
 			return
 		}
@@ -327,6 +343,7 @@ func (u *upload) finish() {
 	u.cancel()
 	u.deleteConsumer()
 	u.g.track(u, false)
+	u.g.resolve(u.req.SHA256, u.req.flight, u.verdict)
 	if u.onEnd != nil {
 		u.onEnd(u)
 	}

@@ -123,6 +123,11 @@ type session struct {
 	tomb     map[uint16]*upload   // ended by the server before the client's end; nil once released
 	live     map[*upload]struct{} // uploads whose relay has not ended
 	draining bool
+	closing  bool           // teardown began: coalesce opens no upload
+	waiters  sync.WaitGroup // coalesce goroutines
+	// waitCtx ends when teardown begins: coalesce stops waiting.
+	waitCtx     context.Context
+	stopWaiters context.CancelFunc
 }
 
 // wsStream is one file of a session.
@@ -132,6 +137,9 @@ type wsStream struct {
 	u *upload
 	// clientDone is set (under s.mu) once the client sent end or cancel.
 	clientDone bool
+	// waiting is set (under s.mu) while the stream waits for another
+	// upload's verdict (coalesce): it has no upload yet.
+	waiting bool
 }
 
 func (st *wsStream) event(b []byte) error { return st.s.send(b) }
@@ -165,6 +173,7 @@ func newSession(g *Gateway, conn *websocket.Conn, r *http.Request) *session {
 		live:       map[*upload]struct{}{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(r.Context()))
+	s.waitCtx, s.stopWaiters = context.WithCancel(s.ctx)
 	return s
 }
 
@@ -305,20 +314,100 @@ func (s *session) onStart(m controlMsg) *closeErr {
 		return nil
 	}
 	st := &wsStream{s: s, n: n}
-	u, err := s.g.openUpload(s.ctx, uploadRequest{Name: m.Name, Size: m.Size, SHA256: m.SHA256,
-		Options: m.Options, Transport: "ws"}, st, st.ack, func(*upload) { s.uploadEnded(st) })
-	if err != nil {
-		s.send(rejectedMsg(n, CodeNotReady, fmt.Sprintf("stream %d: %v", n, err)))
-		return nil
+	req := uploadRequest{Name: m.Name, Size: m.Size, SHA256: m.SHA256, Options: m.Options, Transport: "ws"}
+	if req.SHA256 != "" {
+		if v, ok := s.g.lookup(s.ctx, req.SHA256); ok {
+			s.answerCached(n, v)
+			return nil
+		}
+		f, leader := s.g.join(req.SHA256)
+		switch {
+		case leader:
+			req.flight = f
+		case f != nil:
+			// Another upload of this file is in flight: wait for its
+			// verdict off the reader, with stream n reserved.
+			st.waiting = true
+			s.mu.Lock()
+			s.streams[n] = st
+			s.mu.Unlock()
+			s.waiters.Add(1)
+			go s.coalesce(st, req, f)
+			return nil
+		}
 	}
-	st.u = u
+	s.open(st, req)
+	return nil
+}
+
+// open starts the upload of stream st and tells the client its job.
+func (s *session) open(st *wsStream, req uploadRequest) {
+	n := st.n
+	u, err := s.g.openUpload(s.ctx, req, st, st.ack, func(*upload) { s.uploadEnded(st) })
+	if err != nil {
+		s.mu.Lock()
+		if s.streams[n] == st {
+			delete(s.streams, n)
+		}
+		s.mu.Unlock()
+		s.send(rejectedMsg(n, CodeNotReady, fmt.Sprintf("stream %d: %v", n, err)))
+		return
+	}
 	s.mu.Lock()
+	st.u = u
+	st.waiting = false
 	s.streams[n] = st
 	s.live[u] = struct{}{}
 	s.mu.Unlock()
 	s.send(acceptedMsg(n, u.id))
 	u.start()
-	return nil
+}
+
+// coalesce runs on its own goroutine (owned by the session: teardown
+// waits for it) while stream st waits for the verdict of another upload
+// of the same declared sha256. It answers from that verdict, or uploads
+// the file itself when none came in time, or gives up when the client
+// cancelled or the session ends.
+func (s *session) coalesce(st *wsStream, req uploadRequest, f *flight) {
+	defer s.waiters.Done()
+	v, ok := s.g.wait(s.waitCtx, f)
+	s.mu.Lock()
+	cancelled, closing := st.clientDone, s.closing
+	if cancelled || closing || ok {
+		if s.streams[st.n] == st {
+			delete(s.streams, st.n)
+		}
+	}
+	s.mu.Unlock()
+	switch {
+	case closing:
+	case cancelled:
+		s.send(rejectedMsg(st.n, CodeCancelled, fmt.Sprintf("stream %d cancelled by the client", st.n)))
+	case ok:
+		s.answerCached(st.n, v)
+	default:
+		s.open(st, req)
+		return
+	}
+	s.mu.Lock()
+	idle := s.draining && len(s.streams) == 0
+	s.mu.Unlock()
+	if idle {
+		s.closeWith(websocket.CloseGoingAway, "server shutting down")
+	}
+}
+
+// answerCached answers stream n from the verdict cache: accepted with a
+// synthetic job id and "cached":true, then the verdict event (seq 1,
+// cached). No job exists; frames the client sends for n anyway are
+// dropped, until its end, cancel or next start for n.
+func (s *session) answerCached(n uint16, v core.Verdict) {
+	job := newCachedJobID()
+	s.mu.Lock()
+	s.tomb[n] = nil
+	s.mu.Unlock()
+	s.send(acceptedCachedMsg(n, job))
+	s.send(cachedEvent(job, v))
 }
 
 // uploadEnded runs on the relay's goroutine when a file's relay ends (its
@@ -351,7 +440,11 @@ func (s *session) onBinary(r io.Reader) *closeErr {
 	if isDead {
 		s.tomb[n] = nil
 	}
+	waiting := st != nil && st.waiting
 	s.mu.Unlock()
+	if waiting {
+		return protocolErr("binary frame for stream %d before its accepted", n)
+	}
 	switch {
 	case st != nil && !st.clientDone:
 		_, err := st.u.readFrom(aliveReader{r, s})
@@ -409,6 +502,9 @@ func (s *session) onEnd(n uint16) *closeErr {
 	case st == nil:
 		s.mu.Unlock()
 		return protocolErr("end for unknown stream %d", n)
+	case st.waiting:
+		s.mu.Unlock()
+		return protocolErr("end for stream %d before its accepted", n)
 	case st.clientDone:
 		s.mu.Unlock()
 		return protocolErr("second end for stream %d", n)
@@ -435,6 +531,10 @@ func (s *session) onCancel(n uint16) {
 		return
 	}
 	st.clientDone = true
+	if st.waiting {
+		s.mu.Unlock()
+		return // coalesce answers rejected cancelled
+	}
 	s.mu.Unlock()
 	st.u.stop(abortCancelled, &core.Error{Code: CodeCancelled, Message: fmt.Sprintf("stream %d cancelled by the client", n)})
 	st.u.release()
@@ -564,7 +664,9 @@ func (s *session) shutdown() {
 	s.draining = true
 	active := make([]*wsStream, 0, len(s.streams))
 	for _, st := range s.streams {
-		active = append(active, st)
+		if st.u != nil { // a stream waiting in coalesce has no upload
+			active = append(active, st)
+		}
 	}
 	s.mu.Unlock()
 	for _, st := range active {
@@ -576,6 +678,11 @@ func (s *session) shutdown() {
 // teardown aborts the uploads left, waits for their relays and the writer,
 // finishes the closing handshake and closes the connection.
 func (s *session) teardown(reason string, usable bool) {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	s.stopWaiters() // coalesce goroutines stop waiting
+	s.waiters.Wait()
 	s.mu.Lock()
 	live := make([]*upload, 0, len(s.live))
 	for u := range s.live {

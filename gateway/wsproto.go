@@ -199,6 +199,10 @@ func acceptedMsg(stream uint16, job string) []byte {
 	return []byte(`{"type":"accepted","stream":` + strconv.Itoa(int(stream)) + `,"job":"` + job + `"}`)
 }
 
+func acceptedCachedMsg(stream uint16, job string) []byte {
+	return []byte(`{"type":"accepted","stream":` + strconv.Itoa(int(stream)) + `,"job":"` + job + `","cached":true}`)
+}
+
 func ackMsg(stream uint16, bytes int64) []byte {
 	return []byte(`{"type":"ack","stream":` + strconv.Itoa(int(stream)) + `,"bytes":` + strconv.FormatInt(bytes, 10) + `}`)
 }

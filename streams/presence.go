@@ -26,13 +26,36 @@ type Presence struct {
 	// Healthy is the engine's own health check (its guests are within their
 	// deadlines and its NATS connection is usable).
 	Healthy bool `json:"healthy"`
+	// Fingerprint identifies the engine's analysis pipeline (its modules
+	// and their versions, and the settings that change results): a
+	// gateway answers a known file from the verdict cache under the
+	// fingerprints of the engines present. 1-128 characters of
+	// [A-Za-z0-9._-], or empty (an engine without one).
+	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
 // ErrBadPresence means a presence message does not follow the schema.
-var ErrBadPresence = errors.New("streams: presence: id must be 1-256 bytes, 0 <= busy, 0 <= capacity")
+var ErrBadPresence = errors.New("streams: presence: id must be 1-256 bytes, 0 <= busy, 0 <= capacity, fingerprint 0-128 characters of [A-Za-z0-9._-]")
+
+// maxFingerprint bounds Presence.Fingerprint.
+const maxFingerprint = 128
 
 func (p Presence) valid() bool {
-	return p.ID != "" && len(p.ID) <= maxPresenceID && p.Busy >= 0 && p.Capacity >= 0
+	return p.ID != "" && len(p.ID) <= maxPresenceID && p.Busy >= 0 && p.Capacity >= 0 && validFingerprint(p.Fingerprint)
+}
+
+// validFingerprint accepts "" or 1-128 characters of [A-Za-z0-9._-].
+func validFingerprint(s string) bool {
+	if len(s) > maxFingerprint {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // EncodePresence encodes a heartbeat.

@@ -19,6 +19,9 @@ func TestPresenceRoundTrip(t *testing.T) {
 		{name: "long id", p: Presence{ID: strings.Repeat("x", 257), Capacity: 4}, err: ErrBadPresence},
 		{name: "negative busy", p: Presence{ID: "a", Busy: -1, Capacity: 4}, err: ErrBadPresence},
 		{name: "negative capacity", p: Presence{ID: "a", Capacity: -1}, err: ErrBadPresence},
+		{name: "fingerprint", p: Presence{ID: "a", Capacity: 4, Healthy: true, Fingerprint: "0123456789abcdef0123456789abcdef"}},
+		{name: "long fingerprint", p: Presence{ID: "a", Capacity: 4, Fingerprint: strings.Repeat("f", 129)}, err: ErrBadPresence},
+		{name: "fingerprint with a space", p: Presence{ID: "a", Capacity: 4, Fingerprint: "a b"}, err: ErrBadPresence},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := EncodePresence(tc.p)
@@ -40,7 +43,7 @@ func TestPresenceRoundTrip(t *testing.T) {
 }
 
 func TestDecodePresenceRejects(t *testing.T) {
-	for _, in := range []string{``, `null`, `{}`, `{"id":""}`, `{"id":"a","busy":-3}`, `{"id":"a","capacity":"4"}`, `[]`} {
+	for _, in := range []string{``, `null`, `{}`, `{"id":""}`, `{"id":"a","busy":-3}`, `{"id":"a","capacity":"4"}`, `[]`, `{"id":"a","fingerprint":"x y"}`, `{"id":"a","fingerprint":7}`} {
 		if p, err := DecodePresence([]byte(in)); err == nil {
 			t.Errorf("DecodePresence(%q) = %+v, want an error", in, p)
 		}
@@ -52,6 +55,8 @@ func TestDecodePresenceRejects(t *testing.T) {
 func FuzzDecodePresence(f *testing.F) {
 	f.Add([]byte(`{"id":"host-1","busy":1,"capacity":4,"healthy":true}`))
 	f.Add([]byte(`{"id":"x","capacity":0}`))
+	f.Add([]byte(`{"id":"e","capacity":4,"healthy":true,"fingerprint":"0123456789abcdef0123456789abcdef"}`))
+	f.Add([]byte(`{"id":"e","capacity":4,"fingerprint":"a/b"}`))
 	f.Add([]byte(`{"id":"\u00ff","busy":99999999999999999999}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := DecodePresence(b)

@@ -96,7 +96,7 @@ func TestTwentyConcurrentUploads(t *testing.T) {
 			go func() {
 				data, want := payload(i)
 				var got string
-				err := client.Scan(t.Context(), core.FileMeta{Name: fmt.Sprintf("f%d", i), Size: int64(len(data))},
+				err := client.Scan(t.Context(), core.FileMeta{Name: fmt.Sprintf("f%d", i), Size: int64(len(data))}, "",
 					bytes.NewReader(data), func(ev core.Event) {
 						if ev.Verdict != nil {
 							got = ev.Verdict.Label

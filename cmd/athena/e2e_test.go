@@ -102,12 +102,12 @@ func waitReady(t *testing.T, base string) {
 }
 
 // startServe runs `athena serve` and returns the gateway's base URL.
-func startServe(t *testing.T, engines int) (string, *exec.Cmd) {
+func startServe(t *testing.T, engines int, extra ...string) (string, *exec.Cmd) {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	cmd := startProcess(t, athenaBin, "serve", "--addr", addr, "--data", t.TempDir(),
+	cmd := startProcess(t, athenaBin, append([]string{"serve", "--addr", addr, "--data", t.TempDir(),
 		"--engines", strconv.Itoa(engines), "--nats-port", "-1",
-		"--modules", modulesDir, "--cache-dir", cacheDir, "--log-level", "info")
+		"--modules", modulesDir, "--cache-dir", cacheDir, "--log-level", "info"}, extra...)...)
 	base := "http://" + addr
 	waitReady(t, base)
 	return base, cmd

@@ -28,6 +28,8 @@ func runEngine(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("engine", "engine --nats URL [flags]", stderr)
 	var ef engineFlags
 	ef.register(fs)
+	var cf cacheFlags
+	cf.register(fs)
 	natsURL := fs.String("nats", nats.DefaultURL, "NATS server URL (with JetStream)")
 	id := fs.String("id", "", "engine id in logs, metrics and presence (default HOST-PID)")
 	metricsAddr := fs.String("metrics-addr", "", "serve /healthz and /metrics on this address (empty: off)")
@@ -55,10 +57,21 @@ func runEngine(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	w, err := worker.New(worker.Config{
+	wcfg := worker.Config{
 		Engine: eng, JS: js, NC: nc, ID: *id, Concurrency: ef.concurrency,
 		Logger: log, Registerer: reg,
-	})
+	}
+	// Only a shared Redis is worth writing: an in-process cache here would
+	// never be read (the gateway then caches what it relays).
+	if cf.redis != "" {
+		vc, err := openCache(ctx, cf, log.With("component", "cache"), reg)
+		if err != nil {
+			return err
+		}
+		defer vc.Close(context.Background())
+		wcfg.Cache = vc
+	}
+	w, err := worker.New(wcfg)
 	if err != nil {
 		return err
 	}
@@ -76,7 +89,8 @@ func runEngine(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *metricsAddr != "" {
 		go func() { errc <- serveEngineHTTP(ctx, *metricsAddr, reg, w.Healthy) }()
 	}
-	log.Info("engine ready", "id", *id, "nats", *natsURL, "modules", len(eng.Modules()))
+	log.Info("engine ready", "id", *id, "nats", *natsURL, "modules", len(eng.Modules()),
+		"fingerprint", w.Fingerprint(), "redis", cf.redis != "")
 	err = <-errc
 	cancel()
 	if errors.Is(err, context.Canceled) {

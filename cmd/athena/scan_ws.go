@@ -62,10 +62,11 @@ type wsMessage struct {
 	Stream int         `json:"stream"`
 	Job    string      `json:"job"`
 	Bytes  int64       `json:"bytes"`
+	Cached bool        `json:"cached"`
 	Error  *core.Error `json:"error"`
 }
 
-func (c *wsClient) Scan(ctx context.Context, meta core.FileMeta, body io.Reader, onEvent func(core.Event)) error {
+func (c *wsClient) Scan(ctx context.Context, meta core.FileMeta, sha256 string, body io.Reader, onEvent func(core.Event)) error {
 	if err := c.dial(ctx); err != nil {
 		return err
 	}
@@ -73,7 +74,7 @@ func (c *wsClient) Scan(ctx context.Context, meta core.FileMeta, body io.Reader,
 	conn := c.conn
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	err := c.exchange(conn, stream, meta, body, onEvent)
+	err := c.exchange(conn, stream, meta, sha256, body, onEvent)
 	if err != nil && !isJobError(err) {
 		conn.Close() // the connection's state is unknown: start afresh next time
 		c.conn = nil
@@ -91,8 +92,12 @@ func isJobError(err error) bool {
 
 // exchange starts the file, sends its bytes once the server accepted it,
 // and relays events until the job's verdict or error.
-func (c *wsClient) exchange(conn *websocket.Conn, stream int, meta core.FileMeta, body io.Reader, onEvent func(core.Event)) error {
-	start, _ := json.Marshal(map[string]any{"type": "start", "stream": stream, "name": meta.Name, "size": meta.Size})
+func (c *wsClient) exchange(conn *websocket.Conn, stream int, meta core.FileMeta, sha256 string, body io.Reader, onEvent func(core.Event)) error {
+	startMsg := map[string]any{"type": "start", "stream": stream, "name": meta.Name, "size": meta.Size}
+	if sha256 != "" {
+		startMsg["sha256"] = sha256
+	}
+	start, _ := json.Marshal(startMsg)
 	if err := conn.WriteMessage(websocket.TextMessage, start); err != nil {
 		return err
 	}
@@ -104,6 +109,9 @@ func (c *wsClient) exchange(conn *websocket.Conn, stream int, meta core.FileMeta
 		switch {
 		case m.Type == "rejected" && m.Error != nil:
 			return m.Error
+		case m.Type == "accepted" && m.Stream == stream && m.Cached:
+			// Known to the verdict cache: the verdict follows, send nothing.
+			return c.relay(conn, onEvent)
 		case m.Type == "accepted" && m.Stream == stream:
 			uploadErr := make(chan error, 1)
 			go func() { uploadErr <- upload(conn, stream, body) }()

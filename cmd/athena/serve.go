@@ -57,11 +57,21 @@ func (f *gatewayFlags) tlsConfig() (*tls.Config, error) {
 }
 
 // runGatewayRole serves the gateway on gf.addr until ctx ends.
-func runGatewayRole(ctx context.Context, gf gatewayFlags, natsURL string, log *slog.Logger, reg *prometheus.Registry) error {
+//
+// The gateway always has a verdict cache: Redis with --redis, else in
+// process only. Without Redis no engine can write to it, so the gateway
+// caches the verdicts it relays itself (RATIONALE.md, "Who writes the
+// verdict cache").
+func runGatewayRole(ctx context.Context, gf gatewayFlags, cf cacheFlags, natsURL string, log *slog.Logger, reg *prometheus.Registry) error {
 	tlsCfg, err := gf.tlsConfig()
 	if err != nil {
 		return err
 	}
+	vc, err := openCache(ctx, cf, log.With("component", "cache"), reg)
+	if err != nil {
+		return err
+	}
+	defer vc.Close(context.Background())
 	nc, err := connectNATS(ctx, natsURL, "athena-gateway", log)
 	if err != nil {
 		return err
@@ -74,6 +84,7 @@ func runGatewayRole(ctx context.Context, gf gatewayFlags, natsURL string, log *s
 	gw, err := gateway.New(gateway.Config{
 		NC: nc, JS: js, MaxFileSize: gf.maxFileSize, MaxStreamsPerConn: gf.maxStreams, AllowedOrigins: gf.origins,
 		ShutdownGrace: gf.grace, Logger: log, Registry: reg,
+		Cache: vc, CacheRelayedVerdicts: cf.redis == "",
 	})
 	if err != nil {
 		return err
@@ -90,6 +101,8 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := newFlagSet("gateway", "gateway --addr HOST:PORT --nats URL [flags]", stderr)
 	var gf gatewayFlags
 	gf.register(fs)
+	var cf cacheFlags
+	cf.register(fs)
 	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS server URL (with JetStream)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
@@ -99,7 +112,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
 		return err
 	}
-	return runGatewayRole(ctx, gf, *natsURL, newLogger(stderr, lv).With("role", "gateway"), newRegistry())
+	return runGatewayRole(ctx, gf, cf, *natsURL, newLogger(stderr, lv).With("role", "gateway"), newRegistry())
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -108,6 +121,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	gf.register(fs)
 	var ef engineFlags
 	ef.register(fs)
+	var cf cacheFlags
+	cf.register(fs)
 	data := fs.String("data", "athena-data", "data directory (JetStream storage)")
 	engines := fs.Int("engines", 2, "engine processes to run and supervise")
 	natsPort := fs.Int("nats-port", 4222, "port of the embedded NATS server on 127.0.0.1 (-1: any free port)")
@@ -148,6 +163,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				"--concurrency", strconv.Itoa(ef.concurrency),
 				"--log-level", ef.logLevel.String(),
 			)
+			cmd.Args = append(cmd.Args, cf.args()...)
 			for _, d := range ef.extra {
 				cmd.Args = append(cmd.Args, "--extra-modules", d)
 			}
@@ -167,7 +183,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer cancel()
 		sup.Close(cctx)
 	}()
-	return runGatewayRole(ctx, gf, natsURL, log.With("role", "gateway"), newRegistry())
+	return runGatewayRole(ctx, gf, cf, natsURL, log.With("role", "gateway"), newRegistry())
 }
 
 func ensureTopology(ctx context.Context, natsURL string, log *slog.Logger) error {

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"athena/engine"
+	"athena/internal/cache"
 	"athena/internal/core"
 	"athena/streams"
 )
@@ -155,6 +156,11 @@ func (d *delivery) run(ctx context.Context) (string, error) {
 // emit publishes one event of the job; it is the engine job's callback too.
 func (d *delivery) emit(ev core.Event) {
 	ev.Job = d.job.ID
+	if ev.Type == core.EventVerdict && ev.Verdict != nil {
+		v := *ev.Verdict
+		v.Fingerprint = d.w.fp
+		ev.Verdict = &v
+	}
 	m, err := streams.EventMsg(d.job.ID, ev)
 	if err != nil {
 		d.pub.fail(fmt.Errorf("worker: event %d: %w", ev.Seq, err))
@@ -316,7 +322,27 @@ func (d *delivery) finish(ctx context.Context) error {
 	if err := d.msg.DoubleAck(actx); err != nil {
 		return fmt.Errorf("worker: ack: %w", err)
 	}
+	d.cacheVerdict(ctx)
 	return nil
+}
+
+// cacheVerdict puts a complete verdict, whose sha256 the engine computed,
+// in the cache. Only after JetStream holds it: the cache never knows a
+// verdict that the job's event stream does not.
+func (d *delivery) cacheVerdict(ctx context.Context) {
+	c := d.w.cfg.Cache
+	if c == nil || d.verdict == nil || d.verdict.Verdict == nil {
+		return
+	}
+	v := *d.verdict.Verdict
+	if v.Partial || v.Label == "" || !validSHA256(v.SHA256) || v.SHA256 != v.Hashes.SHA256 {
+		return
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cachePutTimeout)
+	defer cancel()
+	if err := c.Put(pctx, cache.Key{SHA256: v.SHA256, Fingerprint: d.w.fp}, v, d.w.tags); err != nil {
+		d.log.Warn("verdict not cached", "err", err)
+	}
 }
 
 // requeue leaves the job to another delivery.

@@ -35,6 +35,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"athena/engine"
+	"athena/internal/cache"
+	"athena/internal/core"
 	"athena/streams"
 )
 
@@ -72,6 +74,13 @@ type Config struct {
 	// is cancelled; those still running are then left to redelivery.
 	// Default 30s.
 	ShutdownGrace time.Duration
+	// Cache, when set, receives every complete verdict once JetStream holds
+	// it, keyed by the file's sha256 (as the engine computed it) and the
+	// engine's pipeline fingerprint, tagged with the pipeline's tags. Partial
+	// verdicts (a failed module, an exhausted budget, an aborted or timed-out
+	// upload) are never cached. Nil caches nothing. A failing cache never
+	// fails a job: the error is logged.
+	Cache VerdictCache
 	// Logger receives the worker's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the worker's metrics; nil registers nothing.
@@ -106,6 +115,17 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// VerdictCache is what the worker needs of the verdict cache
+// (*cache.Cache).
+type VerdictCache interface {
+	Put(ctx context.Context, k cache.Key, v core.Verdict, tags []string) error
+}
+
+var _ VerdictCache = (*cache.Cache)(nil)
+
+// cachePutTimeout bounds one verdict's write to the cache.
+const cachePutTimeout = 2 * time.Second
+
 // ErrStarted is returned by a second call of Run.
 var ErrStarted = errors.New("worker: Run called twice")
 
@@ -121,6 +141,9 @@ type Worker struct {
 	m          *metrics
 	ackWait    time.Duration
 	maxDeliver uint64
+	// fp and tags key and tag the verdicts this engine computes.
+	fp   string
+	tags []string
 
 	started  atomic.Bool
 	stopping atomic.Bool  // Run's context is cancelled: no new jobs
@@ -147,7 +170,10 @@ func New(cfg Config) (*Worker, error) {
 	}
 	cfg.setDefaults()
 	cc := cfg.Topology.EngineConsumer()
+	pl := cfg.Engine.Pipeline()
 	return &Worker{
+		fp:         pl.Fingerprint(),
+		tags:       pl.Tags(),
 		cfg:        cfg,
 		log:        cfg.Logger.With("engine", cfg.ID),
 		m:          newMetrics(cfg.Registerer),
@@ -316,7 +342,7 @@ func (w *Worker) heartbeat(ctx context.Context) {
 // announce publishes one presence heartbeat.
 func (w *Worker) announce() {
 	ok, _ := w.Healthy()
-	p := streams.Presence{ID: w.cfg.ID, Busy: int(w.busy.Load()), Capacity: w.cfg.Concurrency, Healthy: ok}
+	p := streams.Presence{ID: w.cfg.ID, Busy: int(w.busy.Load()), Capacity: w.cfg.Concurrency, Healthy: ok, Fingerprint: w.fp}
 	if w.stopping.Load() {
 		p.Capacity = 0
 	}
@@ -328,6 +354,10 @@ func (w *Worker) announce() {
 		w.log.Debug("presence heartbeat", "err", err)
 	}
 }
+
+// Fingerprint returns the fingerprint of the engine's pipeline, which the
+// worker sets on its verdicts and announces in presence.
+func (w *Worker) Fingerprint() string { return w.fp }
 
 // Healthy reports whether the process can do its work, for the process
 // heartbeat (internal/supervise) and the presence heartbeat: the engine's

@@ -356,7 +356,7 @@ func TestPresence(t *testing.T) {
 		return p
 	}
 	for range 2 {
-		if p, want := next(), (streams.Presence{ID: "engine-7", Capacity: 3, Healthy: true}); p != want {
+		if p, want := next(), (streams.Presence{ID: "engine-7", Capacity: 3, Healthy: true, Fingerprint: w.Fingerprint()}); p != want {
 			t.Errorf("presence %+v, want %+v", p, want)
 		}
 	}
@@ -375,7 +375,7 @@ func TestPresence(t *testing.T) {
 	for n, _, _ := sub.Pending(); n > 0; n, _, _ = sub.Pending() {
 		last = next()
 	}
-	if want := (streams.Presence{ID: "engine-7", Healthy: true}); last != want {
+	if want := (streams.Presence{ID: "engine-7", Healthy: true, Fingerprint: w.Fingerprint()}); last != want {
 		t.Errorf("last presence %+v, want %+v", last, want)
 	}
 	if err := w.Run(context.Background()); err != ErrStarted {

@@ -123,6 +123,10 @@ type Verdict struct {
 	// Partial is true when a module failed or a budget ran out: the verdict
 	// is built from what completed and must not be cached.
 	Partial bool `json:"partial,omitempty"`
+	// Fingerprint identifies the engine pipeline (modules, rule set,
+	// result-changing settings) that computed the verdict; the verdict cache
+	// keys verdicts by it. Empty from engines that predate the cache.
+	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
 // Score maps a severity to the 0-100 score of a verdict built from it.
