@@ -102,6 +102,9 @@ type Config struct {
 
 	// Logger receives the gateway's logs. Default slog.Default().
 	Logger *slog.Logger
+	// UI, when set, serves the browser dashboard at / and /static/
+	// (cmd/athena passes web.Handler()).
+	UI http.Handler
 	// Registry receives the gateway's metrics and is what /metrics serves.
 	// Default: a new registry of the gateway's own.
 	Registry *prometheus.Registry

@@ -31,6 +31,7 @@ const (
 	routeHealthz = "/healthz"
 	routeReadyz  = "/readyz"
 	routeMetrics = "/metrics"
+	routeUI      = "ui"
 	routeOther   = "other"
 )
 
@@ -66,6 +67,14 @@ func (g *Gateway) routes() http.Handler {
 		metrics.ServeHTTP(w, r)
 		return nil
 	}))
+	if ui := g.cfg.UI; ui != nil {
+		serve := func(w http.ResponseWriter, r *http.Request) error {
+			ui.ServeHTTP(w, r)
+			return nil
+		}
+		mux.Handle("GET /{$}", g.route(routeUI, serve))
+		mux.Handle("GET /static/", g.route(routeUI, serve))
+	}
 	mux.Handle("/", g.route(routeOther, func(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusNotFound, CodeNotFound, "no route for %s", truncate(r.URL.Path, 128))
 	}))

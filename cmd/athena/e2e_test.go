@@ -330,3 +330,25 @@ func jobsDone(metrics string) float64 {
 	}
 	return sum
 }
+
+// The gateway serves the dashboard at / with its scripts, under a strict CSP.
+func TestServeServesDashboard(t *testing.T) {
+	base, _ := startServe(t, 1)
+	for _, path := range []string{"/", "/static/app.js", "/static/style.css"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || len(body) == 0 {
+			t.Errorf("GET %s: %s, %d bytes", path, resp.Status, len(body))
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+			t.Errorf("GET %s: CSP %q", path, csp)
+		}
+	}
+	if resp, err := http.Get(base + "/nope"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /nope: %v %v, want 404", resp.Status, err)
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"athena/internal/natsembed"
 	"athena/internal/supervise"
 	"athena/streams"
+	"athena/web"
 )
 
 // gatewayFlags are the flags of the gateway role, in serve and gateway.
@@ -84,7 +85,7 @@ func runGatewayRole(ctx context.Context, gf gatewayFlags, cf cacheFlags, natsURL
 	gw, err := gateway.New(gateway.Config{
 		NC: nc, JS: js, MaxFileSize: gf.maxFileSize, MaxStreamsPerConn: gf.maxStreams, AllowedOrigins: gf.origins,
 		ShutdownGrace: gf.grace, Logger: log, Registry: reg,
-		Cache: vc, CacheRelayedVerdicts: cf.redis == "",
+		Cache: vc, CacheRelayedVerdicts: cf.redis == "", UI: web.Handler(),
 	})
 	if err != nil {
 		return err
