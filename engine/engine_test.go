@@ -10,13 +10,8 @@ import (
 	"testing"
 
 	"athena/internal/core"
+	"athena/internal/testkit"
 )
-
-// eicar builds the EICAR test file from pieces, so that no file in the
-// repository holds it whole.
-func eicar() []byte {
-	return []byte(strings.Join([]string{`X5O!P%@AP[4\PZX54(P^)7CC)7}$`, "EICAR-STANDARD-", "ANTIVIRUS-TEST-FILE!$H+H*"}, ""))
-}
 
 // plant returns n pseudo-random bytes with payload at offset at.
 func plant(n, at int, payload []byte) []byte {
@@ -31,7 +26,7 @@ func plant(n, at int, payload []byte) []byte {
 
 func TestEICARFoundInAnyChunking(t *testing.T) {
 	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}})
-	data := plant(20_000, 9_990, eicar()) // straddles chunk boundaries
+	data := plant(20_000, 9_990, testkit.EICAR()) // straddles chunk boundaries
 	for _, chunk := range []int{1, 7, 4096, 65536} {
 		events := run(t, e, "sample.bin", data, chunk)
 		var hits []core.Finding
@@ -51,7 +46,7 @@ func TestEICARFoundInAnyChunking(t *testing.T) {
 
 func TestSameFileGivesIdenticalEvents(t *testing.T) {
 	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}})
-	data := append([]byte("#!/bin/sh\necho hello\n"), plant(40_000, 20_000, eicar())...)
+	data := append([]byte("#!/bin/sh\necho hello\n"), plant(40_000, 20_000, testkit.EICAR())...)
 	encode := func(events []core.Event) []byte {
 		var buf bytes.Buffer
 		for _, ev := range events {
@@ -81,7 +76,7 @@ func TestSameFileGivesIdenticalEvents(t *testing.T) {
 
 func TestSeqNumbersAndVerdictLast(t *testing.T) {
 	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}})
-	events := run(t, e, "x", plant(10_000, 10, eicar()), 1000)
+	events := run(t, e, "x", plant(10_000, 10, testkit.EICAR()), 1000)
 	for i, ev := range events {
 		if ev.Seq != int64(i+1) || ev.V != core.SchemaVersion {
 			t.Fatalf("event %d has seq %d v %d, want seq %d v %d", i, ev.Seq, ev.V, i+1, core.SchemaVersion)

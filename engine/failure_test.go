@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"athena/internal/core"
+	"athena/internal/testkit"
 )
 
 func TestMisbehavingGuest(t *testing.T) {
@@ -107,7 +108,7 @@ func TestJobDeadlineCountsGuestTimeOnly(t *testing.T) {
 // file are still delivered, and the verdict says what they found.
 func TestRunawayGuestSparesOtherModules(t *testing.T) {
 	e := newEngine(t, Config{ModuleDirs: []string{builtinDir, chaosDir}})
-	data := append([]byte("SPIN "), eicar()...)
+	data := append([]byte("SPIN "), testkit.EICAR()...)
 	events := run(t, e, "mixed", data, 1<<20)
 	var failed, eicarFound bool
 	for _, f := range findings(events, "") {

@@ -20,6 +20,7 @@ import (
 
 	"athena/internal/core"
 	"athena/internal/redistest"
+	"athena/internal/testkit"
 )
 
 // h2c is an HTTP/2 client with prior knowledge.
@@ -131,7 +132,7 @@ func TestServeVerdictCacheWithRedis(t *testing.T) {
 		t.Error("the verdict carries no pipeline fingerprint")
 	}
 	// The engine writes the verdict once JetStream holds it.
-	waitFor(t, 20*time.Second, "the verdict in the cache", func() bool { return verdictKnown(base, data) })
+	testkit.WaitFor(t, 20*time.Second, "the verdict in the cache", func() bool { return verdictKnown(base, data) })
 
 	jobs := uploads(t, base)
 	evs, cached = analyzeDeclared(t, c, base, data, false)
@@ -166,19 +167,19 @@ func TestServeVerdictCacheWithRedis(t *testing.T) {
 	}
 
 	rs.Kill()
-	waitFor(t, 20*time.Second, "readyz degraded", func() bool { return readyStatus(base) == "degraded" })
+	testkit.WaitFor(t, 20*time.Second, "readyz degraded", func() bool { return readyStatus(base) == "degraded" })
 	other := []byte(strings.Repeat("another harmless file\n", 4000))
 	if evs, cached := analyzeDeclared(t, c, base, other, true); cached || evs[len(evs)-1].Verdict.Label != core.LabelClean {
 		t.Fatalf("upload with Redis down: cached %v, %+v", cached, evs[len(evs)-1])
 	}
 
 	rs.Restart()
-	waitFor(t, 20*time.Second, "readyz ready", func() bool { return readyStatus(base) == "ready" })
+	testkit.WaitFor(t, 20*time.Second, "readyz ready", func() bool { return readyStatus(base) == "ready" })
 	// Each process notices Redis is back within its probe interval (1s);
 	// a verdict computed before its engine noticed is not cached, so
 	// upload until one is.
 	third := []byte(strings.Repeat("a third harmless file\n", 3000))
-	waitFor(t, 30*time.Second, "a verdict cached after the restart", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "a verdict cached after the restart", func() bool {
 		if _, cached := analyzeDeclared(t, c, base, third, true); cached {
 			return true
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"athena/internal/core"
+	"athena/internal/testkit"
 	"athena/streams"
 )
 
@@ -24,7 +25,7 @@ func payload(i int) ([]byte, string) {
 	if i%2 == 1 {
 		return data, core.LabelClean
 	}
-	copy(data[5000:], `X5O!P%@AP[4\PZX54(P^)7CC)7}$`+"EICAR-STANDARD-"+"ANTIVIRUS-TEST-FILE!$H+H*")
+	copy(data[5000:], testkit.EICAR())
 	return data, core.LabelMalicious
 }
 
@@ -136,13 +137,13 @@ func TestClientDisconnectMidUpload(t *testing.T) {
 		t.Fatal("no X-Athena-Job header")
 	}
 	// Wait until the engine has seen bytes, then drop the exchange.
-	waitFor(t, 60*time.Second, "the engine to start on the job", func() bool {
+	testkit.WaitFor(t, 60*time.Second, "the engine to start on the job", func() bool {
 		return len(replay(t, base, job)) > 0
 	})
 	cancel()
 	resp.Body.Close()
 	var last core.Event
-	waitFor(t, 60*time.Second, "the aborted error event", func() bool {
+	testkit.WaitFor(t, 60*time.Second, "the aborted error event", func() bool {
 		evs := replay(t, base, job)
 		if len(evs) == 0 {
 			return false

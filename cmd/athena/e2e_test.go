@@ -18,21 +18,8 @@ import (
 	"time"
 
 	"athena/internal/core"
+	"athena/internal/testkit"
 )
-
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
-}
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -91,7 +78,7 @@ func startProcess(t *testing.T, name string, args ...string) *exec.Cmd {
 
 func waitReady(t *testing.T, base string) {
 	t.Helper()
-	waitFor(t, 90*time.Second, base+"/readyz", func() bool {
+	testkit.WaitFor(t, 90*time.Second, base+"/readyz", func() bool {
 		resp, err := http.Get(base + "/readyz")
 		if err != nil {
 			return false
@@ -117,7 +104,7 @@ func startServe(t *testing.T, engines int, extra ...string) (string, *exec.Cmd) 
 func sample(t *testing.T, dir string, i, size, at int) string {
 	t.Helper()
 	data := bytes.Repeat([]byte(fmt.Sprintf("line %d of a harmless file\n", i)), size/20+1)[:size]
-	copy(data[at:], `X5O!P%@AP[4\PZX54(P^)7CC)7}$`+"EICAR-STANDARD-"+"ANTIVIRUS-TEST-FILE!$H+H*")
+	copy(data[at:], testkit.EICAR())
 	p := filepath.Join(dir, fmt.Sprintf("sample-%d.txt", i))
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		t.Fatal(err)
@@ -180,7 +167,7 @@ func TestServeSurvivesEngineKill(t *testing.T) {
 		})
 	}
 	var killed int
-	waitFor(t, 60*time.Second, "an engine process", func() bool {
+	testkit.WaitFor(t, 60*time.Second, "an engine process", func() bool {
 		pids := children(serve.Process.Pid)
 		if len(pids) == 0 {
 			return false
@@ -210,7 +197,7 @@ func TestServeSurvivesEngineKill(t *testing.T) {
 			t.Errorf("job %d: %d eicar findings, want exactly 1", i, eicars)
 		}
 	}
-	waitFor(t, 30*time.Second, "a replacement engine", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "a replacement engine", func() bool {
 		pids := children(serve.Process.Pid)
 		return len(pids) == 2 && pids[0] != killed && pids[1] != killed
 	})
@@ -273,7 +260,7 @@ func TestGatewayAndEnginesOnExternalNATS(t *testing.T) {
 	base := "http://" + addr
 	waitReady(t, base)
 	// Both engines must be up before the jobs go out.
-	waitFor(t, 60*time.Second, "both engines' metrics", func() bool {
+	testkit.WaitFor(t, 60*time.Second, "both engines' metrics", func() bool {
 		for _, m := range metrics {
 			if _, err := scrape(m); err != nil {
 				return false

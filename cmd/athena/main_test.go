@@ -15,6 +15,7 @@ import (
 
 	"athena/internal/core"
 	"athena/internal/modbuild"
+	"athena/internal/testkit"
 )
 
 var modulesDir, cacheDir, athenaBin string
@@ -66,8 +67,7 @@ func engineArgs(cmd string) []string {
 func eicarFile(t *testing.T) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "eicar.com")
-	data := `X5O!P%@AP[4\PZX54(P^)7CC)7}$` + "EICAR-STANDARD-" + "ANTIVIRUS-TEST-FILE!$H+H*"
-	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+	if err := os.WriteFile(p, testkit.EICAR(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return p

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"athena/internal/core"
+	"athena/internal/testkit"
 	"athena/streams"
 )
 
@@ -28,7 +29,7 @@ const (
 func bigChunks() [][]byte {
 	line := []byte("an ordinary line of a large and harmless text file\n")
 	data := bytes.Repeat(line, bigFile/len(line)+1)[:bigFile]
-	copy(data[1000:], `X5O!P%@AP[4\PZX54(P^)7CC)7}$`+"EICAR-STANDARD-"+"ANTIVIRUS-TEST-FILE!$H+H*")
+	copy(data[1000:], testkit.EICAR())
 	var chunks [][]byte
 	for off := 0; off < len(data); off += bigChunk {
 		chunks = append(chunks, data[off:min(off+bigChunk, len(data))])

@@ -8,6 +8,7 @@ import (
 	"athena/engine"
 	"athena/internal/cache"
 	"athena/internal/redistest"
+	"athena/internal/testkit"
 	"athena/streams"
 )
 
@@ -26,7 +27,7 @@ func TestCacheVerdict(t *testing.T) {
 	e := newEnv(t, streams.Topology{})
 	w := e.startWorker(Config{Cache: c})
 
-	data := plant(7, 100_000, 10_000, eicar())
+	data := plant(7, 100_000, 10_000, testkit.EICAR())
 	sum := sha256Hex(data)
 	e.publishJob("cached-1", int64(len(data)), "")
 	e.publishChunks("cached-1", chunksOf(data, 32<<10)...)

@@ -51,12 +51,6 @@ func TestMain(m *testing.M) {
 // waitTimeout bounds every wait of the tests.
 const waitTimeout = 20 * time.Second
 
-// eicar builds the EICAR test file from pieces, so that no file in the
-// repository holds it whole.
-func eicar() []byte {
-	return []byte(strings.Join([]string{`X5O!P%@AP[4\PZX54(P^)7CC)7}$`, "EICAR-STANDARD-", "ANTIVIRUS-TEST-FILE!$H+H*"}, ""))
-}
-
 // plant returns n pseudo-random bytes (seeded by seed) with payload at
 // offset at.
 func plant(seed uint64, n, at int, payload []byte) []byte {

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"athena/internal/core"
+	"athena/internal/testkit"
 	"athena/streams"
 )
 
@@ -25,7 +26,7 @@ func TestEICARDuringUpload(t *testing.T) {
 	e := newEnv(t, streams.Topology{})
 	w := e.startWorker(Config{ProgressEvery: 64 << 10})
 	const id = "eicar-1"
-	data := plant(1, 300_000, 100_000, eicar())
+	data := plant(1, 300_000, 100_000, testkit.EICAR())
 	chunks := chunksOf(data, 32<<10) // the pattern is in chunk 4 (98304..131071)
 	e.publishJob(id, int64(len(data)), "")
 	e.publishChunks(id, chunks[:4]...)
@@ -101,7 +102,7 @@ func TestAbort(t *testing.T) {
 func TestJobErrors(t *testing.T) {
 	e := newEnv(t, streams.Topology{})
 	w := e.startWorker(Config{ChunkIdleTimeout: 500 * time.Millisecond})
-	data := plant(3, 50_000, 10_000, eicar())
+	data := plant(3, 50_000, 10_000, testkit.EICAR())
 	cs := chunksOf(data, 16<<10) // 4 chunks
 	repeat := streams.ChunkMsg("repeat", cs[0])
 	repeat.Header.Set(streams.HeaderMsgID, "another-id") // not dropped as a duplicate
@@ -154,7 +155,7 @@ func TestRedelivery(t *testing.T) {
 			e := newEnv(t, streams.Topology{AckWait: time.Second})
 			first := e.startWorker(Config{ProgressEvery: 64 << 10, ShutdownGrace: 50 * time.Millisecond})
 			const id = "redelivered"
-			data := plant(4, 300_000, 100_000, eicar())
+			data := plant(4, 300_000, 100_000, testkit.EICAR())
 			chunks := chunksOf(data, 32<<10)
 			e.publishJob(id, int64(len(data)), "")
 			e.publishChunks(id, chunks[:5]...)
@@ -203,7 +204,7 @@ func strip(evs []core.Event) []core.Event {
 // analyse, it completes the job from what earlier deliveries stored.
 func TestMaxDeliveries(t *testing.T) {
 	topo := streams.Topology{AckWait: time.Second, MaxDeliver: 2}
-	data := plant(5, 100_000, 20_000, eicar())
+	data := plant(5, 100_000, 20_000, testkit.EICAR())
 	chunks := chunksOf(data, 32<<10)
 
 	t.Run("nothing stored, file complete", func(t *testing.T) {
@@ -288,7 +289,7 @@ func TestTwoWorkers(t *testing.T) {
 	const jobs = 10
 	files := make([][]byte, jobs)
 	for i := range files {
-		files[i] = plant(uint64(10+i), 40_000, 1_000*i, eicar())
+		files[i] = plant(uint64(10+i), 40_000, 1_000*i, testkit.EICAR())
 		e.publishJob(fmt.Sprintf("job-%d", i), 40_000, "")
 	}
 	// No chunk yet, so no job ends: both workers fill their slots, and
