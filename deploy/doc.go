@@ -10,9 +10,12 @@
 //     budgets, the autoscaler, the NATS configuration);
 //   - every flag and ATHENA_* variable a manifest or the Dockerfile passes to
 //     athena is one that the binary built from ./cmd/athena accepts;
-//   - run here with their manifests' args against an embedded NATS, the
-//     gateway and engine processes answer 200 on every HTTP probe and
-//     scrape path (skipped with -short);
+//   - Redis is configured as a cache, and every gateway and engine shares
+//     the same one through a Service;
+//   - run here with their manifests' args against an embedded NATS and a
+//     local redis-server with the Redis manifest's options, the gateway and
+//     engine processes answer 200 on every HTTP probe and scrape path, and
+//     the gateways report the verdict cache ok (skipped with -short);
 //   - the Dockerfile copies files that exist, invokes make targets that
 //     exist and runs as a non-root user.
 package deploy

@@ -453,6 +453,10 @@ func TestManifests(t *testing.T) {
 	t.Run("nats", func(t *testing.T) {
 		checkNATS(t, s)
 	})
+
+	t.Run("redis", func(t *testing.T) {
+		checkRedis(t, s)
+	})
 }
 
 func checkLabels(t *testing.T, what string, l map[string]string) {
@@ -790,6 +794,9 @@ func checkProbe(c corev1.Container, p *corev1.Probe) error {
 	}
 	if h.Exec != nil {
 		n++
+		if len(h.Exec.Command) == 0 || h.Exec.Command[0] == "" {
+			return errors.New("exec probe without a command")
+		}
 	}
 	if n != 1 {
 		return fmt.Errorf("%d handlers, want exactly one", n)

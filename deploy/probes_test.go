@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -48,10 +49,18 @@ func TestProbesAgainstBinary(t *testing.T) {
 	}
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
 
+	// Redis, with the manifest's options, for the containers given --redis.
+	var redisAddr string
+	if _, rc, ok := redisServer(s); ok {
+		redisAddr = startRedis(t, rc)
+	}
+
 	type target struct{ what, url string }
 	var (
 		targets []target
 		procs   []*proc
+		// readyz of gateways given --redis: they must report the cache ok.
+		cacheReady []target
 	)
 	for _, w := range s.workloads {
 		spec := w.template.Spec
@@ -60,10 +69,12 @@ func TestProbesAgainstBinary(t *testing.T) {
 				continue
 			}
 			what := fmt.Sprintf("%s container %s", w, c.Name)
-			args, ports := localArgs(t, c, ns.ClientURL())
+			args, ports := localArgs(t, c, ns.ClientURL(), redisAddr)
 			env := []string{"ATHENA_MODULES=" + modules, "ATHENA_CACHE_DIR=" + t.TempDir()}
 			for _, e := range c.Env {
 				switch {
+				case e.ValueFrom == nil && e.Name == envName("redis"):
+					env = append(env, e.Name+"="+localRedisURL(e.Value, redisAddr))
 				case e.ValueFrom == nil:
 					env = append(env, e.Name+"="+e.Value)
 				case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name":
@@ -81,7 +92,11 @@ func TestProbesAgainstBinary(t *testing.T) {
 					t.Errorf("%s: %s port %d is not an address its args listen on", what, p.name, cp.ContainerPort)
 					continue
 				}
-				targets = append(targets, target{what + " " + p.name, "http://" + local + p.probe.HTTPGet.Path})
+				tg := target{what + " " + p.name, "http://" + local + p.probe.HTTPGet.Path}
+				targets = append(targets, tg)
+				if redisAddr != "" && redisURL(c) != "" && p.probe.HTTPGet.Path == "/readyz" && !slices.Contains(cacheReady, tg) {
+					cacheReady = append(cacheReady, tg)
+				}
 			}
 			if ann := w.template.Annotations; ann["prometheus.io/scrape"] == "true" {
 				port, _ := strconv.Atoi(ann["prometheus.io/port"])
@@ -124,19 +139,42 @@ func TestProbesAgainstBinary(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	if t.Failed() {
+		return
+	}
+
+	// Ready, but is the verdict cache? /readyz says "degraded" while the
+	// gateway cannot reach its Redis.
+	for _, tg := range cacheReady {
+		var body struct{ Status, Cache string }
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(tg.url)
+		if err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+		}
+		if err != nil {
+			t.Errorf("%s: GET %s: %v", tg.what, tg.url, err)
+		} else if body.Cache != "ok" {
+			t.Errorf("%s: GET %s: status %q, cache %q: the gateway does not reach the Redis of the manifests", tg.what, tg.url, body.Status, body.Cache)
+		}
+	}
 }
 
 // localArgs rewrites a container's args to run here: every HOST:PORT value
-// whose port the container declares moves to a free local port, and --nats
-// to natsURL. It returns the args and the container port to local address
-// map.
-func localArgs(t *testing.T, c corev1.Container, natsURL string) ([]string, map[int32]string) {
+// whose port the container declares moves to a free local port, --nats to
+// natsURL and --redis to redisAddr (when not empty). It returns the args and
+// the container port to local address map.
+func localArgs(t *testing.T, c corev1.Container, natsURL, redisAddr string) ([]string, map[int32]string) {
 	t.Helper()
 	args := slices.Clone(c.Args)
 	ports := map[int32]string{}
 	for i := 1; i < len(args); i++ {
-		if strings.TrimLeft(args[i-1], "-") == "nats" {
+		switch strings.TrimLeft(args[i-1], "-") {
+		case "nats":
 			args[i] = natsURL
+			continue
+		case "redis":
+			args[i] = localRedisURL(args[i], redisAddr)
 			continue
 		}
 		_, portStr, err := net.SplitHostPort(args[i])
