@@ -19,6 +19,7 @@ const (
 	CodeBadJobID         = "bad_job_id"         // 400: not a job id
 	CodeBadAfter         = "bad_after"          // 400: after is not a non-negative integer
 	CodeBadTag           = "bad_tag"            // 400: DELETE /v1/verdicts without a valid tag
+	CodeBadLimit         = "bad_limit"          // 400: limit is not an integer in 1..200
 	CodeBatchTooLarge    = "batch_too_large"    // 413: more than 1,000 hashes in a batch
 	CodeNotFound         = "not_found"          // 404: no such route or job
 	CodeMethodNotAllowed = "method_not_allowed" // 405

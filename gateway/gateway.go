@@ -193,6 +193,12 @@ type Gateway struct {
 	flightsState
 
 	stats stats
+
+	// counters feed /v1/system/stream; names remembers the file names of
+	// the verdicts relayed here, for /v1/verdicts/recent.
+	counters systemCounters
+	names    *recentNames
+	verdicts jetstream.Stream // ATHENA_VERDICTS, once ensureTopology succeeded
 }
 
 // stats are internal counters the tests read to check flow control.
@@ -244,6 +250,7 @@ func New(cfg Config) (*Gateway, error) {
 		sessions: map[*session]struct{}{},
 		sessGone: make(chan struct{}),
 		uploads:  map[string]*upload{},
+		names:    newRecentNames(maxRecentNames),
 	}
 	g.flights = map[string]*flight{}
 	chunk := cfg.ChunkSize
@@ -277,7 +284,8 @@ func New(cfg Config) (*Gateway, error) {
 }
 
 // Handler returns the gateway's HTTP handler: /v1/stream, /v1/analyze,
-// /v1/jobs/{id}/events, /healthz, /readyz and /metrics.
+// /v1/jobs/{id}/events, /v1/verdicts/recent, /v1/system/stream, /healthz,
+// /readyz and /metrics (and the cache and dashboard routes when configured).
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
 // Close stops the gateway at once: uploads in flight are aborted
@@ -473,7 +481,11 @@ func (g *Gateway) ensureTopology(ctx context.Context) error {
 	if err != nil {
 		return &notReadyError{"JetStream: " + err.Error()}
 	}
-	g.events, g.chunks, g.topoOK = ev, ch, true
+	vs, err := g.cfg.JS.Stream(ctx, streams.StreamVerdicts)
+	if err != nil {
+		return &notReadyError{"JetStream: " + err.Error()}
+	}
+	g.events, g.chunks, g.verdicts, g.topoOK = ev, ch, vs, true
 	return nil
 }
 

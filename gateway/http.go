@@ -54,6 +54,8 @@ func (g *Gateway) routes() http.Handler {
 	mux.Handle(routeStream, g.route(routeStream, g.handleStream))
 	mux.Handle(routeAnalyze, g.route(routeAnalyze, g.handleAnalyze))
 	mux.Handle("/v1/jobs/{id}/events", g.route(routeEvents, g.handleEvents))
+	mux.Handle(routeRecent, g.route(routeRecent, compressJSON(g.handleRecent)))
+	mux.Handle(routeSystem, g.route(routeSystem, g.handleSystem))
 	mux.Handle(routeHealthz, g.route(routeHealthz, compressJSON(g.handleHealthz)))
 	mux.Handle(routeReadyz, g.route(routeReadyz, compressJSON(g.handleReadyz)))
 	if g.cfg.Cache != nil {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +27,8 @@ type engineSeen struct {
 	at      time.Time
 	healthy bool
 	fp      string // the engine's pipeline fingerprint, or ""
+	busy    int
+	cap     int
 }
 
 func newPresence(staleAfter time.Duration) *presence {
@@ -48,7 +51,7 @@ func (p *presence) observe(hb streams.Presence) {
 			return
 		}
 	}
-	p.engines[hb.ID] = engineSeen{at: now, healthy: hb.Healthy, fp: hb.Fingerprint}
+	p.engines[hb.ID] = engineSeen{at: now, healthy: hb.Healthy, fp: hb.Fingerprint, busy: hb.Busy, cap: hb.Capacity}
 }
 
 // healthy returns how many healthy engines sent a heartbeat within
@@ -92,4 +95,27 @@ func (p *presence) fingerprints() []string {
 	}
 	slices.Sort(fps)
 	return fps
+}
+
+// engineState is one engine present now, as /v1/system/stream shows it.
+type engineState struct {
+	ID       string `json:"id"`
+	Busy     int    `json:"busy"`
+	Capacity int    `json:"capacity"`
+	Healthy  bool   `json:"healthy"`
+}
+
+// snapshot returns the engines that sent a heartbeat within staleAfter,
+// sorted by id.
+func (p *presence) snapshot() []engineState {
+	now := p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pruneLocked(now)
+	out := make([]engineState, 0, len(p.engines))
+	for id, e := range p.engines {
+		out = append(out, engineState{ID: id, Busy: e.busy, Capacity: e.cap, Healthy: e.healthy})
+	}
+	slices.SortFunc(out, func(a, b engineState) int { return strings.Compare(a.ID, b.ID) })
+	return out
 }

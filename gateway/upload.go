@@ -183,6 +183,7 @@ func (g *Gateway) openUpload(ctx context.Context, req uploadRequest, sk sink, on
 	}
 	g.metrics.publishSeconds.WithLabelValues("job").Observe(time.Since(t0).Seconds())
 	g.metrics.uploads.WithLabelValues(req.Transport).Inc()
+	g.counters.uploads.Add(1)
 	g.track(u, true)
 	go u.ackLoop()
 	return u, nil
@@ -228,6 +229,7 @@ func (u *upload) relay() {
 			// at once is answered from the cache.
 			u.verdict = ev.Verdict
 			u.g.relayed(ev.Verdict)
+			u.g.names.remember(ev.Verdict.SHA256, u.req.Name)
 		}
 		if !u.deliver(raw, terminal) {
 			return
@@ -383,6 +385,7 @@ func (u *upload) readFrom(r io.Reader) (int64, error) {
 			u.size += int64(n)
 			total += int64(n)
 			u.bytesIn.Add(float64(n))
+			u.g.counters.bytesIn.Add(int64(n))
 		}
 		if err == io.EOF {
 			return total, nil

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -655,6 +656,90 @@ new MutationObserver((ms) => { for (const m of ms) for (const n of m.addedNodes)
 		}
 	})
 
+	t.Run("recent verdicts survive a reload; the system panel is live", func(t *testing.T) {
+		// The page's list follows the verdicts as they arrive...
+		b.waitFor(t, "the EICAR verdict in the recent list", `!!document.querySelector('#recent > li[data-sha="`+eicarSum+`"]')`, 15*time.Second)
+		// ...and after a reload, with no file on the page, it comes from
+		// the server.
+		b.do(t, chromedp.Reload())
+		b.waitFor(t, "the connection", `document.getElementById("conn").dataset.state === "open"`, 10*time.Second)
+		b.waitFor(t, "the recent verdicts", `document.getElementById("recent").dataset.state === "loaded"`, 10*time.Second)
+		if n := eval[int](t, b, `document.querySelectorAll("#files > li").length`); n != 0 {
+			t.Fatalf("%d files on the page after the reload, want none", n)
+		}
+		type entry struct {
+			Label, Name, SHA, Time, DateTime string
+		}
+		entries := eval[[]entry](t, b, `[...document.querySelectorAll("#recent > li")].map((li) => ({
+  Label: li.querySelector(".recent__label").textContent,
+  Name: li.querySelector(".recent__name")?.textContent ?? "",
+  SHA: li.dataset.sha,
+  Time: li.querySelector("time")?.textContent ?? "",
+  DateTime: li.querySelector("time")?.getAttribute("datetime") ?? "",
+}))`)
+		bySHA := map[string]entry{}
+		for _, e := range entries {
+			bySHA[e.SHA] = e
+		}
+		e, ok := bySHA[eicarSum]
+		switch {
+		case !ok:
+			t.Fatalf("the EICAR verdict is not among the recent verdicts: %+v", entries)
+		case e.Label != "Malicious" || e.Time == "" || e.DateTime == "":
+			t.Errorf("EICAR entry %+v, want Malicious with a time", e)
+		case e.Name != "eicar.com" && e.Name != "eicar-again.com":
+			t.Errorf("EICAR entry named %q, want eicar.com or eicar-again.com (the same bytes)", e.Name)
+		}
+		notes := sha256.Sum256([]byte("just words, nothing to see\n"))
+		if c, ok := bySHA[hex.EncodeToString(notes[:])]; !ok || c.Label != "Clean" || c.Name != "notes.txt" {
+			t.Errorf("notes.txt entry %+v (found %v), want Clean", c, ok)
+		}
+		if len(entries) < 3 {
+			t.Errorf("%d recent verdicts, want at least 3: %+v", len(entries), entries)
+		}
+		// Newest first.
+		times := eval[[]string](t, b, `[...document.querySelectorAll("#recent time")].map((t) => t.getAttribute("datetime"))`)
+		for i := 1; i < len(times); i++ {
+			a, _ := time.Parse(time.RFC3339Nano, times[i-1])
+			c, _ := time.Parse(time.RFC3339Nano, times[i])
+			if c.After(a) {
+				t.Errorf("recent verdict %d (%s) is newer than %d (%s)", i, times[i], i-1, times[i-1])
+			}
+		}
+		// Its button shows the verdict in the lookup section.
+		b.click(t, `#recent > li[data-sha="`+eicarSum+`"] button`)
+		b.waitFor(t, "the verdict shown from the list", `((r) => r.dataset.sha === `+jsString(eicarSum)+` && r.dataset.outcome !== "pending")(document.getElementById("lookup-result"))`, 10*time.Second)
+		if r := eval[string](t, b, `document.getElementById("lookup-result").innerText`); !strings.Contains(r, "Malicious") {
+			t.Errorf("the verdict shown from the list: %q", r)
+		}
+
+		// The system panel: live, with the engine, and a throughput.
+		b.waitFor(t, "the system stream", `document.getElementById("system-state").dataset.state === "open" && document.getElementById("system").dataset.engines >= 1`, 10*time.Second)
+		sys := eval[map[string]string](t, b, `Object.fromEntries(["sys-throughput", "sys-jobs", "sys-engines", "sys-cache", "sys-uploads"].map((id) => [id, document.getElementById(id).textContent]))`)
+		if !regexp.MustCompile(`^[0-9.]+ (B|KiB|MiB|GiB)/s$`).MatchString(sys["sys-throughput"]) {
+			t.Errorf("throughput %q", sys["sys-throughput"])
+		}
+		if !strings.HasSuffix(sys["sys-engines"], "healthy") || strings.HasPrefix(sys["sys-engines"], "0 ") {
+			t.Errorf("engines %q, want at least 1 healthy", sys["sys-engines"])
+		}
+		if !regexp.MustCompile(`^[0-9]+$`).MatchString(sys["sys-jobs"]) || sys["sys-cache"] == "" || !strings.Contains(sys["sys-uploads"], "since start") {
+			t.Errorf("system panel %q", sys)
+		}
+		// Throughput moves when a file uploads.
+		b.do(t, chromedp.Evaluate[chromedp.Void](`window.__throughput = [];
+new MutationObserver(() => window.__throughput.push(document.getElementById("sys-throughput").textContent))
+  .observe(document.getElementById("sys-throughput"), {childList: true, characterData: true, subtree: true});`))
+		big := bytes.Repeat([]byte("another harmless line for the throughput\n"), 500_000) // 20 MB
+		p, _ := writeFile(t, dir, "throughput.txt", big)
+		b.upload(t, p)
+		b.waitState(t, "throughput.txt", "done", 45*time.Second)
+		b.waitFor(t, "a throughput above 0 B/s", `window.__throughput.some((s) => !s.startsWith("0 B/s"))`, 5*time.Second)
+		t.Logf("throughput seen: %q", eval[[]string](t, b, `[...new Set(window.__throughput)]`))
+		b.do(t, chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+		b.screenshot(t, "dashboard-after-reload", true)
+		b.checkClean(t)
+	})
+
 	t.Run("too large is rejected plainly", func(t *testing.T) {
 		p := sparseFile(t, dir, "huge.iso", maxFileSize+1)
 		b.upload(t, p)
@@ -701,11 +786,14 @@ new MutationObserver((ms) => { for (const m of ms) for (const n of m.addedNodes)
 			t.Fatal(err)
 		}
 		b.waitFor(t, "the banner to go", `document.getElementById("banner").hidden && document.getElementById("conn").dataset.state === "open"`, 20*time.Second)
+		b.waitFor(t, "the system panel to be live again", `document.getElementById("system-state").dataset.state === "open"`, 10*time.Second)
 		p2, _ := writeFile(t, dir, "after-restart.com", append([]byte("after the restart\n"), eicar()...))
 		b.upload(t, p2)
 		if c := b.waitState(t, "after-restart.com", "done", 30*time.Second); c.Label != "Malicious" {
 			t.Errorf("after the restart: verdict %q, want Malicious", c.Label)
 		}
+		// The recent verdicts follow, from the restarted server.
+		b.waitFor(t, "the verdict after the restart in the recent list", `((li) => li && li.querySelector(".recent__name")?.textContent === "after-restart.com")(document.querySelector("#recent > li")) && document.getElementById("recent-status").hidden`, 15*time.Second)
 		// The failed file can be sent again; it is cancelled here.
 		id := eval[string](t, b, `(`+cardJS("large-upload.bin")+`).dataset.id`)
 		b.click(t, `#files > li[data-id="`+id+`"] button[data-action="retry"]`)

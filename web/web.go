@@ -1,7 +1,10 @@
 // Package web is Athena's browser dashboard: one page, plain ES modules and
 // CSS with no build step, embedded in the binary. An analyst drops files on
 // it; each streams over one WebSocket (/v1/stream, docs/api.md) while the
-// findings and the verdict of each file arrive.
+// findings and the verdict of each file arrive. A "System" panel follows
+// the gateway's /v1/system/stream (Server-Sent Events) and "Recent
+// verdicts" lists /v1/verdicts/recent, the server's own history, so it
+// survives a reload.
 //
 // The files, in static/: index.html; app.js wires the page; protocol.js
 // is the API client (stream numbers, pacing by `ack`, reconnection and
@@ -12,8 +15,9 @@
 // page talks to the API of the server that served it (same origin) unless
 // its URL says otherwise with ?server=http://host:port. That is a
 // development aid: the WebSocket then needs --allowed-origin on the
-// gateway, and the HTTP calls (replay after a drop, verdict lookup) fail
-// plainly, since ContentSecurityPolicy lets the page fetch from its own
+// gateway, the HTTP calls (replay after a drop, verdict lookup) fail
+// plainly and the system panel and recent verdicts say they are not
+// available, since ContentSecurityPolicy lets the page fetch from its own
 // origin only and the gateway sends no CORS headers.
 package web
 

@@ -2,8 +2,8 @@
 // renderers (ui.js). The API is the server that served the page, unless
 // the URL names another with ?server=http://host:port.
 
-import { Client, lookupVerdict, State } from "./protocol.js";
-import { FileList, el, errorTitle, renderConnection, verdictCard } from "./ui.js";
+import { Client, followSystem, lookupVerdict, recentVerdicts, State } from "./protocol.js";
+import { FileList, el, errorTitle, recentItem, renderConnection, renderSystem, verdictCard } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -52,6 +52,7 @@ function flush() {
   $("clear-done").disabled = !client.uploads.some((u) => u.terminal);
 }
 
+let wasLost = false; // the WebSocket dropped since it was last open
 const announced = new WeakMap(); // upload -> the terminal state announced
 
 client.addEventListener("upload", (e) => {
@@ -59,6 +60,7 @@ client.addEventListener("upload", (e) => {
   schedule(u);
   if (u.terminal && announced.get(u) !== u.findings) {
     announced.set(u, u.findings);
+    if (u.state === State.DONE && u.verdict?.sha256) refreshRecentSoon(u.verdict.sha256);
     if (u.state === State.DONE) announce(`${u.name}: ${u.verdict?.label ?? "done"}, score ${u.verdict?.score ?? 0}.`);
     else announce(`${u.name}: ${errorTitle(u.error)}. ${u.error?.message ?? ""}`);
   }
@@ -71,6 +73,14 @@ client.addEventListener("finding", (e) => {
 
 client.addEventListener("connection", (e) => {
   renderConnection(e.detail, conn, serverName);
+  if (e.detail.state === "open") {
+    // Back after a drop: the server may have restarted; catch up.
+    system?.reconnectNow();
+    if (wasLost) refreshRecent();
+    wasLost = false;
+  } else if (e.detail.state === "lost") {
+    wasLost = true;
+  }
   // Queued files say whether they wait for the connection.
   for (const u of client.uploads) if (u.state === State.QUEUED) schedule(u);
 });
@@ -165,9 +175,13 @@ function showLookup(sha, outcome, ...nodes) {
   result.replaceChildren(...nodes);
 }
 
-lookupForm.addEventListener("submit", async (e) => {
+lookupForm.addEventListener("submit", (e) => {
   e.preventDefault();
-  const sha = shaInput.value.trim().toLowerCase();
+  lookup(shaInput.value);
+});
+
+async function lookup(text) {
+  const sha = text.trim().toLowerCase();
   if (!/^[0-9a-f]{64}$/.test(sha)) {
     shaInput.setAttribute("aria-invalid", "true");
     showLookup(sha, "invalid", el("p", { class: "notice notice--error", text: "A SHA-256 is 64 hexadecimal digits (0–9, a–f)." }));
@@ -192,10 +206,117 @@ lookupForm.addEventListener("submit", async (e) => {
   }
   const seen = client.uploads.find((u) => u.verdict?.sha256 === sha);
   if (seen) out.push(verdictCard(seen.verdict, { title: `Verdict for ${seen.name}`, note: "From a file this page analysed earlier." }));
+  const known = recent.get(sha);
+  if (!seen && known) out.push(verdictCard(known.verdict, { title: `Verdict for ${known.name || sha.slice(0, 12) + "…"}`, note: "From the server's recent verdicts." }));
   showLookup(sha, r.unavailable ? "unavailable" : "error", ...out);
-});
+}
 
 shaInput.addEventListener("input", () => shaInput.removeAttribute("aria-invalid"));
+
+// ---- recent verdicts, from the server ----
+
+// The page talks to the server that served it with fetch and EventSource;
+// the CSP (connect-src 'self') keeps them from another one (?server=).
+const sameOrigin = base.origin === location.origin;
+const recentList = $("recent");
+const recentStatus = $("recent-status");
+const recent = new Map(); // sha256 -> the entry shown
+let recentLoading = null;
+
+function localName(sha) {
+  return client.uploads.findLast((u) => u.verdict?.sha256 === sha)?.name ?? "";
+}
+
+/** Loads the list from the server. */
+async function loadRecent() {
+  if (!sameOrigin) {
+    recentStatus.hidden = false;
+    recentStatus.textContent = `Recent verdicts are shown when the page comes from the server it uses (${serverName}).`;
+    recentList.dataset.state = "unavailable";
+    $("recent-refresh").disabled = true;
+    return;
+  }
+  recentList.dataset.state = "loading";
+  const r = await recentVerdicts(base, 50);
+  if (r.error) {
+    recentList.dataset.state = "error";
+    recentStatus.hidden = false;
+    recentStatus.textContent = `Could not load the recent verdicts. ${r.error}`;
+    return;
+  }
+  recent.clear();
+  recentList.replaceChildren(...r.verdicts.map((e) => {
+    recent.set(e.sha256, e);
+    return recentItem(e, localName(e.sha256));
+  }));
+  recentStatus.hidden = r.verdicts.length > 0;
+  recentStatus.textContent = r.verdicts.length ? "" : "No verdicts yet.";
+  recentList.dataset.state = "loaded";
+}
+
+function refreshRecent() {
+  if (!recentLoading) recentLoading = loadRecent().finally(() => { recentLoading = null; });
+  return recentLoading;
+}
+
+// A verdict reaches the page a moment before the server stores it on the
+// verdicts stream: look a few times, briefly.
+let recentTimer = 0;
+function refreshRecentSoon(sha, tries = 4, delay = 300) {
+  clearTimeout(recentTimer);
+  recentTimer = setTimeout(async () => {
+    await refreshRecent();
+    if (sameOrigin && !recent.has(sha) && tries > 1) refreshRecentSoon(sha, tries - 1, delay * 2);
+  }, delay);
+}
+
+$("recent-refresh").addEventListener("click", () => refreshRecent());
+recentList.addEventListener("click", (e) => {
+  const b = e.target.closest("button[data-sha]");
+  if (!b) return;
+  shaInput.value = b.dataset.sha;
+  shaInput.removeAttribute("aria-invalid");
+  lookup(b.dataset.sha);
+  $("lookup-heading").scrollIntoView({ block: "start" });
+});
+
+// ---- the system panel, from the server's stream ----
+
+const systemState = $("system-state");
+const STREAM_TEXT = { open: "Live", reconnecting: "Reconnecting…", closed: "Stopped", unavailable: "Not available" };
+
+function setSystemState(state) {
+  systemState.dataset.state = state;
+  systemState.textContent = STREAM_TEXT[state] ?? state;
+  $("system").dataset.state = state;
+}
+
+let system = null;
+
+function startSystem() {
+  if (!sameOrigin) {
+    setSystemState("unavailable");
+    systemState.title = `Shown when the page comes from the server it uses (${serverName}).`;
+    return;
+  }
+  system = followSystem(base, (ev) => {
+    renderSystem(ev, $);
+    if (systemState.dataset.state !== "open") setSystemState("open");
+  }, setSystemState);
+}
+
+// A page that is left closes its stream (a page kept in the back/forward
+// cache must not hold a connection) and opens it again if it comes back.
+window.addEventListener("pagehide", () => {
+  system?.stop();
+  system = null;
+});
+window.addEventListener("pageshow", (e) => {
+  if (e.persisted && !system) {
+    startSystem();
+    refreshRecent();
+  }
+});
 
 // ---- start ----
 
@@ -204,3 +325,5 @@ if (baseError) {
   $("config-error").textContent = baseError;
 }
 client.connect();
+refreshRecent();
+startSystem();

@@ -528,6 +528,88 @@ export async function lookupVerdict(base, sha256) {
   }
 }
 
+/**
+ * The server's most recent final verdicts, newest first (GET
+ * /v1/verdicts/recent). It answers {verdicts: [...]}, each {sha256, name?,
+ * time, verdict}, or {error: message}.
+ */
+export async function recentVerdicts(base, limit = 50) {
+  let res;
+  try {
+    res = await fetch(new URL(`v1/verdicts/recent?limit=${limit}`, base), { cache: "no-store", headers: { Accept: "application/json" } });
+  } catch (err) {
+    return { error: `Could not reach the server (${err.message}).` };
+  }
+  if (!res.ok) {
+    const body = await errorBody(res);
+    return { error: `The server answered ${res.status}${body ? `: ${body}` : ""}.` };
+  }
+  try {
+    const b = await res.json();
+    const list = Array.isArray(b?.verdicts) ? b.verdicts : [];
+    return { verdicts: list.filter((e) => e && typeof e.sha256 === "string" && e.verdict && typeof e.verdict === "object") };
+  } catch {
+    return { error: "The server's answer was not JSON." };
+  }
+}
+
+/**
+ * Follows the server's system stream (GET /v1/system/stream, Server-Sent
+ * Events): onEvent gets each parsed event, onState "open", "reconnecting"
+ * or "closed". EventSource retries a dropped stream by itself, but gives up
+ * on an HTTP error (a proxy's 502 while the server restarts): it is then
+ * opened again, with a growing delay. Returns {stop, reconnectNow}:
+ * reconnectNow opens it at once if it is not open (the WebSocket just
+ * reconnected, so the server is back).
+ */
+export function followSystem(base, onEvent, onState) {
+  let es = null;
+  let timer = 0;
+  let delay = RETRY_FIRST_MS;
+  let stopped = false;
+  const open = () => {
+    timer = 0;
+    if (stopped) return;
+    es = new EventSource(new URL("v1/system/stream", base));
+    es.onopen = () => {
+      delay = RETRY_FIRST_MS;
+      onState("open");
+    };
+    es.onmessage = (m) => {
+      let ev;
+      try {
+        ev = JSON.parse(m.data);
+      } catch {
+        return;
+      }
+      if (ev && typeof ev === "object") onEvent(ev);
+    };
+    es.onerror = () => {
+      onState("reconnecting");
+      if (es.readyState !== EventSource.CLOSED) return; // it retries itself
+      es = null;
+      timer = setTimeout(open, delay);
+      delay = Math.min(delay * 2, RETRY_MAX_MS);
+    };
+  };
+  open();
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+      es?.close();
+      onState("closed");
+    },
+    reconnectNow() {
+      if (stopped || es?.readyState === EventSource.OPEN) return;
+      clearTimeout(timer);
+      es?.close();
+      delay = RETRY_FIRST_MS;
+      open();
+    },
+  };
+}
+
 /** Reads a body of newline-delimited JSON, calling onValue for each. */
 export async function readNDJSON(body, onValue) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();

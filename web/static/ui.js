@@ -333,3 +333,77 @@ export function renderConnection(c, { pill, banner, bannerText }, serverName) {
     ? `No connection to ${serverName}: ${c.reason}. Reconnecting in ${Math.max(1, Math.round(c.delay / 1000))} s (attempt ${c.attempt}).`
     : `No connection to ${serverName}. Reconnecting… (attempt ${c.attempt})`;
 }
+
+// ---- recent verdicts and the system panel ----
+
+const LABELS = ["clean", "suspicious", "malicious"];
+
+/** "12:04:05" today, "3 Nov, 12:04" before; "" for a bad time. */
+export function formatTime(iso, now = new Date()) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  const sameDay = d.toDateString() === now.toDateString();
+  return sameDay
+    ? d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" })
+    : d.toLocaleString(undefined, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+}
+
+/**
+ * One entry of the recent verdicts: the label written out, the file's name
+ * when known (else the start of its sha256), the time, and a button that
+ * looks the verdict up.
+ */
+export function recentItem(e, localName = "") {
+  const v = e.verdict;
+  const label = LABELS.includes(v.label) ? v.label : "unknown";
+  const sha = String(e.sha256);
+  const name = e.name || localName;
+  const when = formatTime(e.time);
+  const li = el("li", { class: "recent__item", attrs: { "data-sha": sha, "data-label": label } },
+    el("span", { class: "recent__label file__state", attrs: { "data-label": label }, text: capital(v.label || "unknown") }),
+    el("span", { class: "recent__what" },
+      name ? el("span", { class: "recent__name", text: name }) : null,
+      el("code", { class: "recent__sha hash", attrs: { title: sha }, text: `${sha.slice(0, 12)}…` })),
+    el("span", { class: "recent__meta" },
+      el("span", { class: "recent__score", text: `score ${Number(v.score) || 0}` }),
+      when ? el("time", { class: "recent__time", attrs: { datetime: e.time }, text: when }) : null),
+    el("button", { class: "button button--quiet recent__open", text: "Show",
+      attrs: { type: "button", "data-sha": sha, "aria-label": `Show the verdict for ${name || sha.slice(0, 12)}` } }));
+  if (v.partial) li.querySelector(".recent__meta").prepend(el("span", { class: "badge badge--partial", text: "partial" }));
+  return li;
+}
+
+/** 1536 -> "1.5 KiB/s". */
+export function formatRate(bytesPerSecond) {
+  const n = Number(bytesPerSecond);
+  return `${formatBytes(Number.isFinite(n) && n > 0 ? Math.round(n) : 0)}/s`;
+}
+
+/** Fills the system panel from one /v1/system/stream event. */
+export function renderSystem(ev, $) {
+  const engines = Array.isArray(ev.engines) ? ev.engines : [];
+  const healthy = engines.filter((e) => e.healthy).length;
+  const busy = engines.reduce((n, e) => n + (Number(e.busy) || 0), 0);
+  const cap = engines.reduce((n, e) => n + (Number(e.capacity) || 0), 0);
+  const ups = Number(ev.uploads_per_s) || 0;
+  $("sys-throughput").textContent = formatRate(ev.bytes_in_per_s);
+  $("sys-uploads").textContent = `${ups.toFixed(ups && ups < 10 ? 1 : 0)} files/s · ${Number(ev.uploads_total) || 0} since start`;
+  $("sys-jobs").textContent = String(Number(ev.jobs_in_flight) || 0);
+  $("sys-inflight").textContent = `${Number(ev.uploads_in_flight) || 0} uploading · ${Number(ev.ws_sessions) || 0} WebSocket${ev.ws_sessions === 1 ? "" : "s"}`;
+  $("sys-engines").textContent = `${healthy} healthy`;
+  $("sys-capacity").textContent = engines.length === healthy
+    ? `${busy} of ${cap} slots busy`
+    : `${engines.length - healthy} unhealthy · ${busy} of ${cap} slots busy`;
+  const c = ev.cache;
+  if (c && typeof c === "object") {
+    const lookups = (Number(c.hits) || 0) + (Number(c.misses) || 0);
+    $("sys-cache").textContent = lookups ? `${(100 * (Number(c.hit_rate) || 0)).toFixed(0)} %` : "–";
+    const hits = Number(c.hits) || 0;
+    const misses = Number(c.misses) || 0;
+    $("sys-lookups").textContent = `${hits} hit${hits === 1 ? "" : "s"} · ${misses} miss${misses === 1 ? "" : "es"}`;
+  } else {
+    $("sys-cache").textContent = "Off";
+    $("sys-lookups").textContent = "No verdict cache";
+  }
+  $("system").dataset.engines = String(healthy);
+}
