@@ -267,7 +267,9 @@ func (g *Gateway) handleAnalyze(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, errTooLarge):
 		u.stop(abortFileTooLarge, &core.Error{Code: CodeFileTooLarge,
 			Message: fmt.Sprintf("the file exceeds %d bytes", g.cfg.MaxFileSize)})
-	case errors.As(err, &src):
+	case errors.As(err, &src), errors.Is(err, errStopped) && r.Context().Err() != nil:
+		// The client went away: its body read failed, or the request's
+		// context ended first and stopped the reader.
 		if g.hardCtx.Err() != nil {
 			u.stop(abortShutdown, shutdownError(u.id))
 		} else {
