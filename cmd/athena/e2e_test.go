@@ -49,31 +49,36 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// process is a program a test started; done closes once it has exited.
+type process struct {
+	*exec.Cmd
+	done chan struct{}
+}
+
 // startProcess runs the athena binary (or another program) until the test
 // ends, then stops it with SIGTERM and waits.
-func startProcess(t *testing.T, name string, args ...string) *exec.Cmd {
+func startProcess(t *testing.T, name string, args ...string) *process {
 	t.Helper()
-	cmd := exec.Command(name, args...)
+	p := &process{Cmd: exec.Command(name, args...), done: make(chan struct{})}
 	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
+	p.Stdout, p.Stderr = out, out
+	if err := p.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+	go func() { p.Wait(); close(p.done) }()
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
+		p.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-done:
+		case <-p.done:
 		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
+			p.Process.Kill()
+			<-p.done
 		}
 		if t.Failed() {
 			t.Logf("%s %s output:\n%s", filepath.Base(name), strings.Join(args, " "), out.String())
 		}
 	})
-	return cmd
+	return p
 }
 
 func waitReady(t *testing.T, base string) {
@@ -89,7 +94,7 @@ func waitReady(t *testing.T, base string) {
 }
 
 // startServe runs `athena serve` and returns the gateway's base URL.
-func startServe(t *testing.T, engines int, extra ...string) (string, *exec.Cmd) {
+func startServe(t *testing.T, engines int, extra ...string) (string, *process) {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cmd := startProcess(t, athenaBin, append([]string{"serve", "--addr", addr, "--data", t.TempDir(),
@@ -337,5 +342,29 @@ func TestServeServesDashboard(t *testing.T) {
 	}
 	if resp, err := http.Get(base + "/nope"); err != nil || resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /nope: %v %v, want 404", resp.Status, err)
+	}
+}
+
+// SIGTERM stops athena serve cleanly: it exits 0 within the grace period and
+// leaves no engine process behind.
+func TestServeStopsOnSIGTERM(t *testing.T) {
+	_, serve := startServe(t, 2)
+	engines := children(serve.Process.Pid)
+	if len(engines) != 2 {
+		t.Fatalf("serve has %d child processes, want 2 engines", len(engines))
+	}
+	serve.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-serve.done:
+	case <-time.After(45 * time.Second):
+		t.Fatal("serve still running 45s after SIGTERM")
+	}
+	if code := serve.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("serve exited with %d, want 0", code)
+	}
+	for _, pid := range engines {
+		if err := syscall.Kill(pid, 0); err == nil {
+			t.Errorf("engine %d still alive after serve exited", pid)
+		}
 	}
 }
