@@ -38,6 +38,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"athena/internal/modbuild"
+	"athena/internal/testkit"
 )
 
 // The browser tests run the real athena binary (serve re-executes it for
@@ -72,24 +73,6 @@ func TestMain(m *testing.M) {
 
 // ---- the real server ----
 
-// syncBuffer collects a process's output for the test log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // athena is one `athena serve` on a fixed address: it can be killed
 // (with its engines, which share its process group) and started again on
 // the same address and data.
@@ -100,7 +83,7 @@ type athena struct {
 	mu                sync.Mutex
 	cmd               *exec.Cmd
 	done              chan struct{}
-	out               syncBuffer
+	out               testkit.SyncBuffer
 	runs              int
 }
 

@@ -31,24 +31,6 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// syncBuffer collects a process's output for the test log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // process is a program a test started; done closes once it has exited.
 type process struct {
 	*exec.Cmd
@@ -60,7 +42,7 @@ type process struct {
 func startProcess(t *testing.T, name string, args ...string) *process {
 	t.Helper()
 	p := &process{Cmd: exec.Command(name, args...), done: make(chan struct{})}
-	out := &syncBuffer{}
+	out := &testkit.SyncBuffer{}
 	p.Stdout, p.Stderr = out, out
 	if err := p.Start(); err != nil {
 		t.Fatal(err)

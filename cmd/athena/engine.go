@@ -48,15 +48,11 @@ func runEngine(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer eng.Close(context.Background())
 
-	nc, err := connectNATS(ctx, *natsURL, "athena-engine-"+*id, log)
+	nc, js, err := connectNATS(ctx, *natsURL, "athena-engine-"+*id, log)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 	wcfg := worker.Config{
 		Engine: eng, JS: js, NC: nc, ID: *id, Concurrency: ef.concurrency,
 		Logger: log, Registerer: reg,
@@ -125,9 +121,9 @@ func serveEngineHTTP(ctx context.Context, addr string, reg *prometheus.Registry,
 	return ctx.Err()
 }
 
-// connectNATS connects and keeps reconnecting for ever: a NATS restart must
-// not end an engine or a gateway.
-func connectNATS(ctx context.Context, url, name string, log *slog.Logger) (*nats.Conn, error) {
+// connectNATS connects, with a JetStream context, and keeps reconnecting for
+// ever: a NATS restart must not end an engine or a gateway.
+func connectNATS(ctx context.Context, url, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
 	connected := make(chan struct{}, 1)
 	nc, err := nats.Connect(url,
 		nats.Name(name),
@@ -144,24 +140,33 @@ func connectNATS(ctx context.Context, url, name string, log *slog.Logger) (*nats
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrl()) }),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("nats %s: %w", url, err)
+		return nil, nil, fmt.Errorf("nats %s: %w", url, err)
 	}
 	if nc.IsConnected() {
-		return nc, nil
+		return withJetStream(nc)
 	}
 	// Wait for the first connection, so that a wrong URL is reported.
 	timer := time.NewTimer(30 * time.Second)
 	defer timer.Stop()
 	select {
 	case <-connected:
-		return nc, nil
+		return withJetStream(nc)
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-timer.C:
 		err = errors.New("not reachable after 30s")
 	}
 	nc.Close()
-	return nil, fmt.Errorf("nats %s: %w", url, err)
+	return nil, nil, fmt.Errorf("nats %s: %w", url, err)
+}
+
+func withJetStream(nc *nats.Conn) (*nats.Conn, jetstream.JetStream, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
 }
 
 func newRegistry() *prometheus.Registry {

@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"athena/gateway"
@@ -73,15 +72,11 @@ func runGatewayRole(ctx context.Context, gf gatewayFlags, cf cacheFlags, natsURL
 		return err
 	}
 	defer vc.Close(context.Background())
-	nc, err := connectNATS(ctx, natsURL, "athena-gateway", log)
+	nc, js, err := connectNATS(ctx, natsURL, "athena-gateway", log)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 	gw, err := gateway.New(gateway.Config{
 		NC: nc, JS: js, MaxFileSize: gf.maxFileSize, MaxStreamsPerConn: gf.maxStreams, AllowedOrigins: gf.origins,
 		ShutdownGrace: gf.grace, Logger: log, Registry: reg,
@@ -188,14 +183,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func ensureTopology(ctx context.Context, natsURL string, log *slog.Logger) error {
-	nc, err := connectNATS(ctx, natsURL, "athena-serve", log)
+	nc, js, err := connectNATS(ctx, natsURL, "athena-serve", log)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 	return streams.Topology{}.Ensure(ctx, js)
 }

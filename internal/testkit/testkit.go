@@ -4,7 +4,9 @@
 package testkit
 
 import (
+	"bytes"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -27,4 +29,22 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		}
 		<-tick.C
 	}
+}
+
+// SyncBuffer collects a child process's output safely while the test reads it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
