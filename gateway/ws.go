@@ -620,7 +620,10 @@ func (s *session) write(b []byte) error {
 }
 
 // writeFailed ends a session whose client does not take data: the reader
-// stops at once.
+// stops at once. It leaves s.ctx alone: the reader's teardown must stop the
+// uploads first, so that each publishes its abort chunk with a reason
+// (cancelling their contexts here ended their relays silently, and the
+// engines waited for bytes that never came).
 func (s *session) writeFailed(err error) {
 	s.log.Debug("websocket write", "err", err)
 	s.closeSent.Store(true) // no close frame on a broken connection
@@ -628,7 +631,6 @@ func (s *session) writeFailed(err error) {
 	s.dlMu.Lock()
 	s.conn.SetReadDeadline(time.Now())
 	s.dlMu.Unlock()
-	s.cancel()
 }
 
 // writeClose sends the close frame (unless one went out) and gives the
