@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"athena/internal/cache"
@@ -66,6 +67,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives the engine's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
+	// Settings are the initial settings (see Setting), applied before
+	// critical modules are pre-warmed. A module that takes a kind of
+	// setting no one configured does not run until Configure gives one.
+	Settings []Setting
 }
 
 func (c *Config) setDefaults() {
@@ -101,6 +106,11 @@ type Engine struct {
 	m       *metrics
 	modules []*module // type module first, then by name
 
+	// settings is the current settings snapshot; configMu serialises
+	// Configure.
+	settings atomic.Pointer[settings]
+	configMu sync.Mutex
+
 	mu       sync.Mutex
 	inflight map[*callWatch]struct{}
 }
@@ -115,6 +125,14 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer), inflight: map[*callWatch]struct{}{}}
+	initial := settings{}
+	for _, s := range cfg.Settings {
+		if s.Kind == "" || s.Version == "" {
+			return nil, errors.New("engine: a setting needs a kind and a version")
+		}
+		initial[s.Kind] = &s
+	}
+	e.settings.Store(&initial)
 	byName := map[string]*module{}
 	load := func(dir string, trusted bool) error {
 		paths, err := filepath.Glob(filepath.Join(dir, "*.wasm"))
@@ -157,6 +175,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return strings.Compare(a.man.Name, b.man.Name)
 	})
 	for _, md := range e.modules {
+		if md.man.Config != "" && md.setting() == nil {
+			e.log.Warn("module takes a setting no one configured: it runs once one is", "module", md.man.Name, "kind", md.man.Config)
+			continue
+		}
 		if !md.man.Critical {
 			continue
 		}
@@ -182,6 +204,7 @@ func (e *Engine) loadModule(path string, trusted bool, newRT adapter) (*module, 
 		return nil, fmt.Errorf("engine: %s: %w", path, err)
 	}
 	return &module{
+		e:       e,
 		man:     man,
 		path:    path,
 		size:    len(wasm),
@@ -214,13 +237,17 @@ func (e *Engine) Modules() []ModuleInfo {
 // served.
 const scoringVersion = "interim-1"
 
-// Pipeline describes what decides this engine's verdicts besides the file:
-// its modules with their manifest versions, and the settings that change
-// results (the type module, the findings cap, the scoring rule). Settings
-// that only bound time or memory are left out: a job they cut short ends
-// with a partial verdict, which is never cached. Its Fingerprint keys the
-// verdict cache and is announced in presence heartbeats.
-func (e *Engine) Pipeline() cache.Pipeline {
+// Pipeline describes what decides the verdicts of jobs that start now
+// besides the file: the modules with their manifest versions, the current
+// settings' versions (the "rules" one as RuleSet), and the options that
+// change results (the type module, the findings cap, the scoring rule).
+// Options that only bound time or memory are left out: a job they cut short
+// ends with a partial verdict, which is never cached. Its Fingerprint keys
+// the verdict cache and is announced in presence heartbeats. A job's own is
+// Job.Pipeline.
+func (e *Engine) Pipeline() cache.Pipeline { return e.pipeline(e.current()) }
+
+func (e *Engine) pipeline(ss settings) cache.Pipeline {
 	p := cache.Pipeline{
 		Modules: make([]cache.Module, len(e.modules)),
 		Config: map[string]string{
@@ -231,6 +258,13 @@ func (e *Engine) Pipeline() cache.Pipeline {
 	}
 	for i, md := range e.modules {
 		p.Modules[i] = cache.Module{Name: md.man.Name, Version: md.man.Version}
+	}
+	for kind, s := range ss {
+		if kind == "rules" {
+			p.RuleSet = s.Version
+		} else {
+			p.Config["setting."+kind] = s.Version
+		}
 	}
 	return p
 }

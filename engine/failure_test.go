@@ -54,7 +54,7 @@ func TestMisbehavingGuest(t *testing.T) {
 func TestInstanceRecycledAfterFiles(t *testing.T) {
 	e := newEngine(t, Config{ModuleDirs: []string{chaosDir}, Concurrency: 1})
 	md := e.modules[0]
-	first, err := md.get(t.Context())
+	first, err := md.get(t.Context(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestInstanceRecycledAfterFiles(t *testing.T) {
 	for i := range 5 { // files_per_instance is 5 in the chaos manifest
 		run(t, e, "f", bytes.Repeat([]byte{'a'}, i+1), 2)
 	}
-	in, err := md.get(t.Context())
+	in, err := md.get(t.Context(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"athena/internal/cache"
 	"athena/internal/core"
 )
 
@@ -44,6 +45,7 @@ type Job struct {
 	meta   core.FileMeta
 	metaJS []byte
 	emit   func(core.Event)
+	ss     settings // the settings of the whole job
 
 	seq      int64
 	size     int64
@@ -90,13 +92,16 @@ func (e *Engine) NewJob(ctx context.Context, meta core.FileMeta, emit func(core.
 	}
 	jctx, cancel := context.WithCancel(ctx)
 	j := &Job{
-		e: e, ctx: jctx, cancel: cancel, meta: meta, metaJS: metaJS, emit: emit,
+		e: e, ctx: jctx, cancel: cancel, meta: meta, metaJS: metaJS, emit: emit, ss: e.current(),
 		hashes: [4]hash.Hash{md5.New(), sha1.New(), sha256.New(), sha512.New()},
 	}
 	for _, md := range e.modules {
 		jm := &jobModule{md: md, state: pending}
+		if md.man.Config != "" && j.ss[md.man.Config] == nil {
+			jm.state = ended // takes a setting no one configured
+		}
 		j.mods = append(j.mods, jm)
-		if md.man.Wanted("") {
+		if jm.state == pending && md.man.Wanted("") {
 			j.start(jm)
 		}
 	}
@@ -116,7 +121,11 @@ func (j *Job) hasTypeModule() bool {
 
 // start takes an instance and calls begin.
 func (j *Job) start(jm *jobModule) {
-	in, err := jm.md.get(j.ctx)
+	var st *Setting
+	if kind := jm.md.man.Config; kind != "" {
+		st = j.ss[kind]
+	}
+	in, err := jm.md.get(j.ctx, st)
 	if err != nil {
 		j.fail(jm, "instantiate", err)
 		return
@@ -347,6 +356,10 @@ func (j *Job) fail(jm *jobModule, reason string, err error) {
 func (j *Job) Progress() {
 	j.event(core.Event{Type: core.EventProgress, Progress: &core.Progress{Bytes: j.size}})
 }
+
+// Pipeline describes what decides this job's verdict (Engine.Pipeline, with
+// the settings the job started with).
+func (j *Job) Pipeline() cache.Pipeline { return j.e.pipeline(j.ss) }
 
 // Findings returns the findings relayed so far. The slice must not be modified.
 func (j *Job) Findings() []core.Finding { return j.findings }

@@ -16,7 +16,8 @@ import (
 // Directories of guests built once for the whole package.
 var (
 	builtinDir string // the real modules under modules/
-	chaosDir   string // test guests under testdata/
+	chaosDir   string // the chaos test guest
+	wordsDir   string // the words test guest, which takes a setting
 	cacheDir   string // compilation cache shared by the tests
 )
 
@@ -27,15 +28,17 @@ func TestMain(m *testing.M) {
 			panic(err)
 		}
 		defer os.RemoveAll(tmp)
-		builtinDir, chaosDir = filepath.Join(tmp, "modules"), filepath.Join(tmp, "chaos")
+		builtinDir, chaosDir, wordsDir = filepath.Join(tmp, "modules"), filepath.Join(tmp, "chaos"), filepath.Join(tmp, "words")
 		cacheDir = filepath.Join(tmp, "cache")
 		if _, err := modbuild.BuildAll("../modules", builtinDir); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		if _, err := modbuild.BuildAll("testdata", chaosDir); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
+		for dst, src := range map[string]string{chaosDir: "testdata/chaos", wordsDir: "testdata/words"} {
+			if _, err := modbuild.Build(src, dst); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
 		}
 		return m.Run()
 	}())

@@ -14,6 +14,7 @@ import (
 // module is one loaded analyzer: its manifest, its runtime and a pool of
 // ready instances. It is safe for concurrent use.
 type module struct {
+	e       *Engine
 	man     manifest.Manifest
 	path    string
 	size    int
@@ -41,6 +42,7 @@ type instance struct {
 	buf    uint32 // guest pointer returned by alloc
 	bufLen uint32
 	files  int
+	st     *Setting // the setting it was configured with, if the module takes one
 }
 
 // ModuleInfo describes a loaded module for listings.
@@ -86,8 +88,18 @@ func (md *module) compileLocked(ctx context.Context) error {
 	return nil
 }
 
-// newInstance instantiates the module (compiling it first if needed).
-func (md *module) newInstance(ctx context.Context) (*instance, error) {
+// setting returns the current setting of the kind the module takes: nil
+// when it takes none, or none is configured yet.
+func (md *module) setting() *Setting {
+	if md.man.Config == "" {
+		return nil
+	}
+	return md.e.current()[md.man.Config]
+}
+
+// newInstance instantiates the module (compiling it first if needed) and
+// configures it with st when the module takes a setting.
+func (md *module) newInstance(ctx context.Context, st *Setting) (*instance, error) {
 	md.mu.Lock()
 	err := md.compileLocked(ctx)
 	code := md.code
@@ -102,14 +114,22 @@ func (md *module) newInstance(ctx context.Context) (*instance, error) {
 		stderr.flush()
 		return nil, fmt.Errorf("engine: instantiate %s: %w", md.man.Name, err)
 	}
+	in := &instance{w: w, stderr: stderr, st: st}
+	if st != nil {
+		if err := md.configure(ctx, in, st); err != nil {
+			md.closeInstance(in)
+			return nil, fmt.Errorf("engine: configure %s with %s %s: %w", md.man.Name, st.Kind, st.Version, err)
+		}
+	}
 	md.m.instantiateSeconds.WithLabelValues(md.man.Name).Observe(time.Since(start).Seconds())
-	return &instance{w: w, stderr: stderr}, nil
+	return in, nil
 }
 
 // prewarm fills the pool with n instances.
 func (md *module) prewarm(ctx context.Context, n int) error {
+	st := md.setting()
 	for range n {
-		in, err := md.newInstance(ctx)
+		in, err := md.newInstance(ctx, st)
 		if err != nil {
 			return err
 		}
@@ -121,17 +141,20 @@ func (md *module) prewarm(ctx context.Context, n int) error {
 	return nil
 }
 
-// get takes an idle instance or makes a new one. The caller owns it until put
-// or discard.
-func (md *module) get(ctx context.Context) (*instance, error) {
+// get takes an idle instance configured with st, or makes a new one. The
+// caller owns it until put or discard.
+func (md *module) get(ctx context.Context, st *Setting) (*instance, error) {
 	md.mu.Lock()
 	if md.closed {
 		md.mu.Unlock()
 		return nil, errors.New("engine: closed")
 	}
-	if n := len(md.idle); n > 0 {
-		in := md.idle[n-1]
-		md.idle = md.idle[:n-1]
+	for i := len(md.idle) - 1; i >= 0; i-- {
+		in := md.idle[i]
+		if in.st != st {
+			continue
+		}
+		md.idle = append(md.idle[:i], md.idle[i+1:]...)
 		md.busy++
 		md.mu.Unlock()
 		md.gauges()
@@ -139,7 +162,7 @@ func (md *module) get(ctx context.Context) (*instance, error) {
 	}
 	md.busy++
 	md.mu.Unlock()
-	in, err := md.newInstance(ctx)
+	in, err := md.newInstance(ctx, st)
 	if err != nil {
 		md.mu.Lock()
 		md.busy--
@@ -160,6 +183,8 @@ func (md *module) put(in *instance) {
 		reason = "files"
 	case in.w.memoryBytes() > uint64(md.man.Limits.HighWaterMiB)<<20:
 		reason = "memory"
+	case in.st != md.setting():
+		reason = "setting"
 	}
 	md.mu.Lock()
 	md.busy--
@@ -185,6 +210,28 @@ func (md *module) discard(in *instance, reason string) {
 	md.mu.Unlock()
 	md.closeInstance(in)
 	md.gauges()
+}
+
+// closeStale closes the idle instances configured with a setting that is
+// no longer current.
+func (md *module) closeStale() {
+	cur := md.setting()
+	md.mu.Lock()
+	var stale []*instance
+	keep := md.idle[:0]
+	for _, in := range md.idle {
+		if in.st == cur {
+			keep = append(keep, in)
+		} else {
+			stale = append(stale, in)
+		}
+	}
+	md.idle = keep
+	md.mu.Unlock()
+	for _, in := range stale {
+		md.m.recycles.WithLabelValues(md.man.Name, "setting").Inc()
+		md.closeInstance(in)
+	}
 }
 
 func (md *module) closeInstance(in *instance) {

@@ -60,6 +60,9 @@ type delivery struct {
 	log        *slog.Logger
 	pub        *publisher
 	stopKeep   func() // stops the InProgress ticker; idempotent
+	// pipeline keys and tags the job's verdict: the engine's when the
+	// delivery starts, then the engine job's own (the settings it runs on).
+	pipeline pipelineKey
 
 	verdict    *core.Event // the verdict event, once emitted
 	foundFirst bool
@@ -92,6 +95,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		w: w, msg: msg, job: job, deliveries: md.NumDelivered, start: start,
 		log: w.log.With("job", job.ID, "delivery", md.NumDelivered),
 		pub: newPublisher(w.cfg.JS, w.m.publish),
+		pipeline: keyOf(w.cfg.Engine.Pipeline()),
 	}
 	d.stopKeep = w.keepAlive(msg, d.log)
 	outcome, err := d.run(ctx)
@@ -158,7 +162,7 @@ func (d *delivery) emit(ev core.Event) {
 	ev.Job = d.job.ID
 	if ev.Type == core.EventVerdict && ev.Verdict != nil {
 		v := *ev.Verdict
-		v.Fingerprint = d.w.fp
+		v.Fingerprint = d.pipeline.fp
 		ev.Verdict = &v
 	}
 	m, err := streams.EventMsg(d.job.ID, ev)
@@ -188,6 +192,7 @@ func (d *delivery) analyse(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	d.pipeline = keyOf(ej.Pipeline())
 	oc, err := d.w.chunks.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects:    []string{streams.ChunkSubject(d.job.ID)},
 		DeliverPolicy:     jetstream.DeliverAllPolicy,
@@ -340,7 +345,7 @@ func (d *delivery) cacheVerdict(ctx context.Context) {
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cachePutTimeout)
 	defer cancel()
-	if err := c.Put(pctx, cache.Key{SHA256: v.SHA256, Fingerprint: d.w.fp}, v, d.w.tags); err != nil {
+	if err := c.Put(pctx, cache.Key{SHA256: v.SHA256, Fingerprint: d.pipeline.fp}, v, d.pipeline.tags); err != nil {
 		d.log.Warn("verdict not cached", "err", err)
 	}
 }

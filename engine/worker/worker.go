@@ -141,9 +141,6 @@ type Worker struct {
 	m          *metrics
 	ackWait    time.Duration
 	maxDeliver uint64
-	// fp and tags key and tag the verdicts this engine computes.
-	fp   string
-	tags []string
 
 	started  atomic.Bool
 	stopping atomic.Bool  // Run's context is cancelled: no new jobs
@@ -170,10 +167,7 @@ func New(cfg Config) (*Worker, error) {
 	}
 	cfg.setDefaults()
 	cc := cfg.Topology.EngineConsumer()
-	pl := cfg.Engine.Pipeline()
 	return &Worker{
-		fp:         pl.Fingerprint(),
-		tags:       pl.Tags(),
 		cfg:        cfg,
 		log:        cfg.Logger.With("engine", cfg.ID),
 		m:          newMetrics(cfg.Registerer),
@@ -342,7 +336,7 @@ func (w *Worker) heartbeat(ctx context.Context) {
 // announce publishes one presence heartbeat.
 func (w *Worker) announce() {
 	ok, _ := w.Healthy()
-	p := streams.Presence{ID: w.cfg.ID, Busy: int(w.busy.Load()), Capacity: w.cfg.Concurrency, Healthy: ok, Fingerprint: w.fp}
+	p := streams.Presence{ID: w.cfg.ID, Busy: int(w.busy.Load()), Capacity: w.cfg.Concurrency, Healthy: ok, Fingerprint: w.Fingerprint()}
 	if w.stopping.Load() {
 		p.Capacity = 0
 	}
@@ -355,9 +349,18 @@ func (w *Worker) announce() {
 	}
 }
 
-// Fingerprint returns the fingerprint of the engine's pipeline, which the
-// worker sets on its verdicts and announces in presence.
-func (w *Worker) Fingerprint() string { return w.fp }
+// Fingerprint returns the fingerprint of the pipeline new jobs run on (it
+// changes when a setting such as the rule set does), which the worker
+// announces in presence. Each verdict carries its own job's.
+func (w *Worker) Fingerprint() string { return w.cfg.Engine.Pipeline().Fingerprint() }
+
+// pipelineKey is a pipeline's fingerprint and cache tags.
+type pipelineKey struct {
+	fp   string
+	tags []string
+}
+
+func keyOf(p cache.Pipeline) pipelineKey { return pipelineKey{fp: p.Fingerprint(), tags: p.Tags()} }
 
 // Healthy reports whether the process can do its work, for the process
 // heartbeat (internal/supervise) and the presence heartbeat: the engine's

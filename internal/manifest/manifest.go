@@ -30,7 +30,10 @@ type Manifest struct {
 	Wants       []string `json:"wants,omitempty"`
 	Critical    bool     `json:"critical,omitempty"`
 	Prewarm     int      `json:"prewarm,omitempty"`
-	Limits      Limits   `json:"limits"`
+	// Config names the kind of configuration the module takes through its
+	// configure export (ABI v1.1), such as "rules"; empty when it takes none.
+	Config string `json:"config,omitempty"`
+	Limits Limits `json:"limits"`
 }
 
 // Limits bound what one module instance may use.
@@ -59,6 +62,9 @@ func Parse(raw []byte) (Manifest, error) {
 	}
 	if m.Version == "" {
 		return m, fmt.Errorf("manifest: %s: version is required", m.Name)
+	}
+	if m.Config != "" && !moduleName.MatchString(m.Config) {
+		return m, fmt.Errorf("manifest: %s: config %q must match %s", m.Name, m.Config, moduleName)
 	}
 	if len(m.Wants) == 0 {
 		m.Wants = []string{"*"}

@@ -80,6 +80,42 @@ func view(ptr unsafe.Pointer, n uint32) ([]byte, bool) {
 	return transfer[:n], true
 }
 
+// ensureAnalyzer builds the registered analyzer on first use.
+func ensureAnalyzer() bool {
+	if analyzer == nil {
+		if factory == nil {
+			fmt.Fprintln(os.Stderr, "sdk: no analyzer registered")
+			return false
+		}
+		analyzer = factory(emit)
+	}
+	return true
+}
+
+// configure hands the instance its setting (ABI v1.1), once, before the
+// first begin. The setting-sized transfer buffer is dropped afterwards.
+//
+//go:wasmexport configure
+func configure(ptr unsafe.Pointer, n uint32) int32 {
+	raw, ok := view(ptr, n)
+	if !ok {
+		return StatusBadInput
+	}
+	defer func() { transfer = nil }()
+	if inFile {
+		return StatusBadState
+	}
+	if !ensureAnalyzer() {
+		return StatusFailed
+	}
+	c, ok := analyzer.(Configurer)
+	if !ok {
+		fmt.Fprintln(os.Stderr, "sdk: configure: the analyzer takes no setting")
+		return StatusFailed
+	}
+	return guarded("configure", func() error { return c.Configure(raw) })
+}
+
 //go:wasmexport begin
 func begin(ptr unsafe.Pointer, n uint32) int32 {
 	raw, ok := view(ptr, n)
@@ -91,12 +127,8 @@ func begin(ptr unsafe.Pointer, n uint32) int32 {
 		fmt.Fprintf(os.Stderr, "sdk: begin: bad metadata: %v\n", err)
 		return StatusBadInput
 	}
-	if analyzer == nil {
-		if factory == nil {
-			fmt.Fprintln(os.Stderr, "sdk: no analyzer registered")
-			return StatusFailed
-		}
-		analyzer = factory(emit)
+	if !ensureAnalyzer() {
+		return StatusFailed
 	}
 	inFile, done = true, false
 	return guarded("begin", func() error { return analyzer.Begin(meta) })

@@ -59,6 +59,15 @@ type Analyzer interface {
 	Finish() error
 }
 
+// Configurer is implemented by an Analyzer whose manifest names a kind of
+// setting ("config": "rules"). The host calls Configure once per instance,
+// before the first Begin, with the setting's bytes; an error makes the host
+// reject the setting (or the instance). The bytes are the SDK's: keep what
+// you need, not the slice.
+type Configurer interface {
+	Configure(setting []byte) error
+}
+
 // New builds a module's Analyzer around the emit function it must use.
 type New func(emit Emit) Analyzer
 
