@@ -6,7 +6,7 @@ BIN     := bin/athena
 MODDIR  := dist/modules
 GOFLAGS ?=
 # Debian packages the build and the tests need: command -> package.
-APT_DEPS := wat2wasm:wabt redis-server:redis-server chromium:chromium
+APT_DEPS := wat2wasm:wabt redis-server:redis-server chromium:chromium yara:yara
 
 .PHONY: all run build modules deps test check vet fmt tidy-check bench fuzz clean
 
@@ -58,7 +58,7 @@ check: vet fmt tidy-check
 
 vet:
 	$(GO) vet ./...
-	GOOS=wasip1 GOARCH=wasm $(GO) vet ./modules/... ./engine/testdata/chaos/wasm
+	GOOS=wasip1 GOARCH=wasm $(GO) vet ./modules/... ./engine/testdata/chaos/wasm ./engine/testdata/words/wasm ./internal/yara/...
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -73,7 +73,7 @@ tidy-check:
 
 ## bench: the Go benchmarks (figures in BENCHMARKS.md)
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./engine/ ./modules/... ./internal/cache/
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./engine/ ./modules/... ./internal/cache/ ./internal/yara/...
 
 FUZZTIME ?= 30s
 ## fuzz: every native fuzz target for FUZZTIME each
