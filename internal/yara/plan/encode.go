@@ -1,0 +1,390 @@
+package plan
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// magic and version start every encoded Plan.
+const (
+	magic   = "YPLN"
+	version = 2
+	// maxDepth bounds condition nesting, so that decoding cannot exhaust
+	// the stack.
+	maxDepth = 2000
+)
+
+// ErrFormat is returned, wrapped, by Decode for bytes that are not a Plan of
+// this version.
+var ErrFormat = errors.New("plan: bad encoding")
+
+// Encode returns the Plan's binary form: "YPLN", a version byte, then the
+// imports, strings and rules. The same Plan always encodes to the same bytes.
+func (p *Plan) Encode() []byte {
+	e := &encoder{b: append([]byte(magic), version)}
+	e.uint(uint64(len(p.Imports)))
+	for _, s := range p.Imports {
+		e.str(s)
+	}
+	e.uint(uint64(len(p.Strings)))
+	for i := range p.Strings {
+		s := &p.Strings[i]
+		e.str(s.ID)
+		e.uint(uint64(s.Kind))
+		e.uint(uint64(s.Flags))
+		e.bytes(s.Text)
+		e.hex(s.Hex)
+		e.b = append(e.b, s.XorMin, s.XorMax)
+		e.bytes(s.Alphabet)
+		if s.Flags&Fixed != 0 {
+			e.int(s.At)
+		}
+	}
+	e.uint(uint64(len(p.RuleList)))
+	for i := range p.RuleList {
+		r := &p.RuleList[i]
+		e.str(r.Name)
+		e.uint(uint64(len(r.Tags)))
+		for _, t := range r.Tags {
+			e.str(t)
+		}
+		e.uint(uint64(len(r.Meta)))
+		for _, m := range r.Meta {
+			e.str(m.Key)
+			switch v := m.Value.(type) {
+			case int64:
+				e.uint(1)
+				e.int(v)
+			case bool:
+				e.uint(2)
+				e.bool(v)
+			case string:
+				e.uint(3)
+				e.str(v)
+			default:
+				e.uint(0)
+			}
+		}
+		e.bool(r.Global)
+		e.bool(r.Private)
+		e.bool(r.Early)
+		e.uint(uint64(r.First))
+		e.uint(uint64(r.Count))
+		e.uint(uint64(r.Vars))
+		e.node(r.Cond)
+	}
+	return e.b
+}
+
+type encoder struct{ b []byte }
+
+func (e *encoder) uint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) int(v int64)   { e.b = binary.AppendVarint(e.b, v) }
+func (e *encoder) str(s string)  { e.uint(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *encoder) bytes(s []byte) {
+	if s == nil {
+		e.uint(0)
+		return
+	}
+	e.uint(uint64(len(s)) + 1)
+	e.b = append(e.b, s...)
+}
+func (e *encoder) bool(v bool) {
+	if v {
+		e.b = append(e.b, 1)
+	} else {
+		e.b = append(e.b, 0)
+	}
+}
+
+func (e *encoder) hex(toks []HexToken) {
+	e.uint(uint64(len(toks)))
+	for _, t := range toks {
+		e.uint(uint64(t.Kind))
+		switch t.Kind {
+		case HexByte:
+			e.b = append(e.b, t.Value, t.Mask)
+			e.bool(t.Not)
+		case HexJump:
+			e.int(int64(t.Min))
+			e.int(int64(t.Max))
+		case HexAlt:
+			e.uint(uint64(len(t.Alts)))
+			for _, a := range t.Alts {
+				e.hex(a)
+			}
+		}
+	}
+}
+
+func (e *encoder) node(n *Node) {
+	if n == nil {
+		e.uint(0)
+		return
+	}
+	e.uint(uint64(n.Op))
+	e.uint(uint64(len(n.Args)))
+	for _, a := range n.Args {
+		e.node(a)
+	}
+	e.int(n.Int)
+	e.b = binary.LittleEndian.AppendUint64(e.b, math.Float64bits(n.Float))
+	e.bytes(n.Str)
+	e.uint(uint64(len(n.Items)))
+	for _, it := range n.Items {
+		e.uint(uint64(it))
+	}
+}
+
+// Decode parses bytes made by Encode. It checks the structure (counts,
+// indexes, nesting) well enough that the scanner can trust the result, and
+// returns an error wrapping ErrFormat, never panics, on anything else.
+func Decode(b []byte) (*Plan, error) {
+	if len(b) < len(magic)+1 || string(b[:len(magic)]) != magic {
+		return nil, fmt.Errorf("%w: no magic", ErrFormat)
+	}
+	if b[len(magic)] != version {
+		return nil, fmt.Errorf("%w: version %d, want %d", ErrFormat, b[len(magic)], version)
+	}
+	d := &decoder{b: b[len(magic)+1:]}
+	p := &Plan{}
+	n := d.count()
+	for range n {
+		p.Imports = append(p.Imports, d.str())
+	}
+	n = d.count()
+	if d.err == nil {
+		p.Strings = make([]String, 0, n)
+	}
+	for i := 0; i < n && d.err == nil; i++ {
+		var s String
+		s.ID = d.str()
+		s.Kind = StringKind(d.uint())
+		s.Flags = Flags(d.uint())
+		s.Text = d.bytes()
+		s.Hex = d.hex(0)
+		s.XorMin = d.byte()
+		s.XorMax = d.byte()
+		s.Alphabet = d.bytes()
+		if s.Flags&Fixed != 0 {
+			s.At = d.int()
+		}
+		if s.Kind > Regex {
+			d.fail("string kind")
+		}
+		if s.Alphabet != nil && len(s.Alphabet) != 64 {
+			d.fail("base64 alphabet")
+		}
+		p.Strings = append(p.Strings, s)
+	}
+	n = d.count()
+	if d.err == nil {
+		p.RuleList = make([]Rule, 0, n)
+	}
+	for i := 0; i < n && d.err == nil; i++ {
+		var r Rule
+		r.Name = d.str()
+		for range d.count() {
+			r.Tags = append(r.Tags, d.str())
+		}
+		for range d.count() {
+			m := Meta{Key: d.str()}
+			switch d.uint() {
+			case 1:
+				m.Value = d.int()
+			case 2:
+				m.Value = d.bool()
+			case 3:
+				m.Value = d.str()
+			default:
+				d.fail("meta kind")
+			}
+			r.Meta = append(r.Meta, m)
+		}
+		r.Global = d.bool()
+		r.Private = d.bool()
+		r.Early = d.bool()
+		// First and Count index the strings already decoded; Vars is a
+		// slot count. None is bounded by the bytes left.
+		first, count, vars := d.uint(), d.uint(), d.uint()
+		if first > uint64(len(p.Strings)) || count > uint64(len(p.Strings))-first || vars > maxVars {
+			d.fail("rule strings")
+		} else {
+			r.First, r.Count, r.Vars = int(first), int(count), int(vars)
+		}
+		r.Cond = d.node(0)
+		if r.Cond == nil {
+			d.fail("rule without condition")
+		}
+		p.RuleList = append(p.RuleList, r)
+		if d.err == nil {
+			d.check(p, i, r.Cond)
+		}
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("trailing bytes")
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return p, nil
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s", ErrFormat, what)
+	}
+	d.b = nil
+}
+
+func (d *decoder) uint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("truncated")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) int() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("truncated")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count reads a length, which cannot exceed the bytes left since every
+// element takes at least one.
+// maxVars bounds a rule's loop-variable slots.
+const maxVars = 1 << 16
+
+func (d *decoder) count() int {
+	v := d.uint()
+	if v > uint64(len(d.b)) {
+		d.fail("count")
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) byte() byte {
+	if len(d.b) == 0 {
+		d.fail("truncated")
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) bool() bool {
+	switch d.byte() {
+	case 0:
+		return false
+	case 1:
+		return true
+	}
+	d.fail("bool")
+	return false
+}
+
+func (d *decoder) take(n uint64) []byte {
+	if n > uint64(len(d.b)) {
+		d.fail("truncated")
+		return nil
+	}
+	s := d.b[:n:n]
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) str() string { return string(d.take(d.uint())) }
+
+func (d *decoder) bytes() []byte {
+	n := d.uint()
+	if n == 0 {
+		return nil
+	}
+	return append([]byte{}, d.take(n-1)...)
+}
+
+func (d *decoder) hex(depth int) []HexToken {
+	if depth > maxDepth {
+		d.fail("hex nesting")
+		return nil
+	}
+	n := d.count()
+	var toks []HexToken
+	for i := 0; i < n && d.err == nil; i++ {
+		t := HexToken{Kind: HexKind(d.uint())}
+		switch t.Kind {
+		case HexByte:
+			t.Value = d.byte()
+			t.Mask = d.byte()
+			t.Not = d.bool()
+		case HexJump:
+			lo, hi := d.int(), d.int()
+			if lo < 0 || lo > 1<<20 || hi < -1 || hi > 1<<20 || (hi >= 0 && hi < lo) {
+				d.fail("hex jump")
+			}
+			t.Min, t.Max = int(lo), int(hi)
+		case HexAlt:
+			for range d.count() {
+				t.Alts = append(t.Alts, d.hex(depth+1))
+			}
+		default:
+			d.fail("hex token")
+		}
+		toks = append(toks, t)
+	}
+	return toks
+}
+
+func (d *decoder) node(depth int) *Node {
+	if depth > maxDepth {
+		d.fail("condition nesting")
+		return nil
+	}
+	op := Op(d.uint())
+	if op == OpInvalid || d.err != nil {
+		return nil
+	}
+	if op >= opCount {
+		d.fail("op")
+		return nil
+	}
+	n := &Node{Op: op}
+	if c := d.count(); c > 0 {
+		n.Args = make([]*Node, c)
+		for i := range n.Args {
+			n.Args[i] = d.node(depth + 1)
+		}
+	}
+	n.Int = d.int()
+	if f := d.take(8); len(f) == 8 {
+		n.Float = math.Float64frombits(binary.LittleEndian.Uint64(f))
+	}
+	n.Str = d.bytes()
+	if c := d.count(); c > 0 {
+		n.Items = make([]int, c)
+		for i := range n.Items {
+			v := d.uint()
+			if v > 1<<31 {
+				d.fail("item")
+			}
+			n.Items[i] = int(v)
+		}
+	}
+	return n
+}
