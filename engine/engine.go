@@ -67,6 +67,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives the engine's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
+	// Only names the modules to run; empty runs every module found. A
+	// name that no module has is an error.
+	Only []string
 	// Settings are the initial settings (see Setting), applied before
 	// critical modules are pre-warmed. A module that takes a kind of
 	// setting no one configured does not run until Configure gives one.
@@ -147,6 +150,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 			if err != nil {
 				return err
 			}
+			if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, md.man.Name) {
+				continue
+			}
 			if prev, dup := byName[md.man.Name]; dup {
 				return fmt.Errorf("engine: module %q defined twice (%s and %s)", md.man.Name, prev.path, md.path)
 			}
@@ -163,6 +169,11 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	for _, d := range cfg.ExtraModuleDirs {
 		if err := load(d, false); err != nil {
 			return nil, err
+		}
+	}
+	for _, name := range cfg.Only {
+		if byName[name] == nil {
+			return nil, fmt.Errorf("engine: no module named %q", name)
 		}
 	}
 	slices.SortFunc(e.modules, func(a, b *module) int {

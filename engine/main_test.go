@@ -11,6 +11,7 @@ import (
 
 	"athena/internal/core"
 	"athena/internal/modbuild"
+	"athena/internal/rules"
 )
 
 // Directories of guests built once for the whole package.
@@ -50,6 +51,9 @@ func newEngine(t testing.TB, cfg Config) *Engine {
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = cacheDir
 	}
+	if cfg.Settings == nil {
+		cfg.Settings = []Setting{builtinRules(t)}
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	}
@@ -61,6 +65,17 @@ func newEngine(t testing.TB, cfg Config) *Engine {
 	}
 	t.Cleanup(func() { e.Close(context.Background()) })
 	return e
+}
+
+// builtinRules is the built-in rule set as the engine setting the
+// patterns module takes.
+func builtinRules(t testing.TB) Setting {
+	t.Helper()
+	set, err := rules.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Setting{Kind: rules.Kind, Version: set.Version, Data: set.Plan}
 }
 
 type testWriter struct{ t testing.TB }

@@ -86,7 +86,13 @@ func openInput(path string) (io.ReadCloser, core.FileMeta, error) {
 }
 
 func newEngine(ctx context.Context, ef engineFlags, stderr io.Writer, reg prometheus.Registerer) (*engine.Engine, error) {
+	set, err := loadRules(ef.rules)
+	if err != nil {
+		return nil, err
+	}
 	return engine.New(ctx, engine.Config{
+		Only:            ef.only,
+		Settings:        []engine.Setting{ruleSetting(set)},
 		ModuleDirs:      []string{ef.modules},
 		ExtraModuleDirs: ef.extra,
 		CacheDir:        ef.cacheDir,

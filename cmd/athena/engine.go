@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"athena/engine/worker"
+	"athena/internal/rules"
 	"athena/internal/supervise"
 )
 
@@ -33,6 +34,7 @@ func runEngine(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	natsURL := fs.String("nats", nats.DefaultURL, "NATS server URL (with JetStream)")
 	id := fs.String("id", "", "engine id in logs, metrics and presence (default HOST-PID)")
 	metricsAddr := fs.String("metrics-addr", "", "serve /healthz and /metrics on this address (empty: off)")
+	rulesPoll := fs.Duration("rules-poll", 5*time.Second, "how often to check the --rules files for changes (0: never); the "+rules.Bucket+" bucket is watched too")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -53,6 +55,9 @@ func runEngine(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer nc.Close()
+	if err := watchRules(ctx, eng, ef.rules, *rulesPoll, js, log); err != nil {
+		return err
+	}
 	wcfg := worker.Config{
 		Engine: eng, JS: js, NC: nc, ID: *id, Concurrency: ef.concurrency,
 		Logger: log, Registerer: reg,

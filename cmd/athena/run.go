@@ -40,8 +40,10 @@ func commands() []command {
 		{"gateway", "run a gateway against an external NATS server", runGateway},
 		{"engine", "run an analysis engine that takes jobs from NATS JetStream", runEngine},
 		{"scan", "stream files to an Athena server and print findings and verdicts", runScan},
+		{"bench", "load-test a running server: stream a directory or a generated corpus, report throughput and latency", runBench},
 		{"analyze", "analyse files locally with the engine and print events as NDJSON", runAnalyze},
 		{"modules", "list analyzer modules, or pack a manifest into a module", runModules},
+		{"rules", "check YARA rules, scan files with them as yara does, or push them to every engine", runRules},
 	}
 }
 
@@ -97,20 +99,10 @@ func envName(flagName string) string {
 	return "ATHENA_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// parse parses args after applying ATHENA_* environment variables, so a
-// flag on the command line wins over the environment.
+// parse parses args, then applies ATHENA_* environment variables to the
+// flags the command line did not set: a flag on the command line wins over
+// the environment (a repeatable flag too: its values are not merged).
 func parse(fs *flag.FlagSet, args []string) error {
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		if v, ok := os.LookupEnv(envName(f.Name)); ok {
-			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", envName(f.Name), err))
-			}
-		}
-	})
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitClean
@@ -118,7 +110,17 @@ func parse(fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return exitError
 	}
-	return nil
+	onCommandLine := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := os.LookupEnv(envName(f.Name)); ok && !onCommandLine[f.Name] {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", envName(f.Name), err))
+			}
+		}
+	})
+	return errors.Join(errs...)
 }
 
 // engineFlags are the flags every command that runs the engine shares.
@@ -130,6 +132,9 @@ type engineFlags struct {
 	jobTimeout  time.Duration
 	concurrency int
 	logLevel    slog.Level
+	rules       stringList
+	// only names the modules to run (athena rules scan); not a flag.
+	only []string
 }
 
 func (f *engineFlags) register(fs *flag.FlagSet) {
@@ -140,6 +145,7 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.jobTimeout, "job-timeout", 5*time.Minute, "deadline of one file's analysis")
 	fs.IntVar(&f.concurrency, "concurrency", 4, "files analysed at once by one engine")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelWarn, "log level: debug, info, warn or error")
+	fs.Var(&f.rules, "rules", "YARA rule file or directory of .yar/.yara files for the pattern module (repeatable); default the built-in set")
 }
 
 func defaultCacheDir() string {

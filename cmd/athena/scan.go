@@ -49,12 +49,7 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	out := scanOutput{w: stdout, json: *asJSON, progress: progressWriter(stderr)}
-	var client scanClient
-	if *useWS {
-		client = &wsClient{base: base, tls: tlsCfg}
-	} else {
-		client = newHTTPClient(base, tlsCfg)
-	}
+	client := newScanClient(base, tlsCfg, *useWS)
 	defer client.Close()
 	worst := exitClean
 	for _, path := range fs.Args() {
@@ -104,10 +99,27 @@ func scanFile(ctx context.Context, c scanClient, path string, declare bool, out 
 	}
 	body := &countingReader{r: f}
 	stop := out.startProgress(meta, body)
+	defer stop()
+	return scanJob(ctx, c, meta, sum, body, func(ev core.Event) { out.event(path, ev) })
+}
+
+// newScanClient returns a client of the gateway at base: over the WebSocket
+// when ws is set, else over HTTP/2. A client scans one file at a time.
+func newScanClient(base *url.URL, tlsCfg *tls.Config, ws bool) scanClient {
+	if ws {
+		return &wsClient{base: base, tls: tlsCfg}
+	}
+	return newHTTPClient(base, tlsCfg)
+}
+
+// scanJob streams one file with c, calling onEvent for each event, and
+// returns the job's verdict, or the job's error event as a *core.Error, or
+// the error that kept the exchange from ending.
+func scanJob(ctx context.Context, c scanClient, meta core.FileMeta, sha256 string, body io.Reader, onEvent func(core.Event)) (core.Verdict, error) {
 	var verdict *core.Verdict
 	var jobErr *core.Error
-	err = c.Scan(ctx, meta, sum, body, func(ev core.Event) {
-		out.event(path, ev)
+	err := c.Scan(ctx, meta, sha256, body, func(ev core.Event) {
+		onEvent(ev)
 		switch {
 		case ev.Verdict != nil:
 			verdict = ev.Verdict
@@ -115,7 +127,6 @@ func scanFile(ctx context.Context, c scanClient, path string, declare bool, out 
 			jobErr = ev.Error
 		}
 	})
-	stop()
 	switch {
 	case err != nil:
 		return core.Verdict{}, err

@@ -121,6 +121,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cf.register(fs)
 	data := fs.String("data", "athena-data", "data directory (JetStream storage)")
 	engines := fs.Int("engines", 2, "engine processes to run and supervise")
+	rulesPoll := fs.Duration("rules-poll", 5*time.Second, "how often engines check the --rules files for changes (0: never)")
 	natsPort := fs.Int("nats-port", 4222, "port of the embedded NATS server on 127.0.0.1 (-1: any free port)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -163,6 +164,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			for _, d := range ef.extra {
 				cmd.Args = append(cmd.Args, "--extra-modules", d)
 			}
+			for _, r := range ef.rules {
+				cmd.Args = append(cmd.Args, "--rules", r)
+			}
+			cmd.Args = append(cmd.Args, "--rules-poll", rulesPoll.String())
 			cmd.Stdout, cmd.Stderr = stderr, stderr
 			return cmd
 		},

@@ -53,7 +53,7 @@ func TestCacheVerdict(t *testing.T) {
 
 	// A module or setting change gives another fingerprint: a miss.
 	eng, err := engine.New(ctx, engine.Config{ModuleDirs: []string{modulesDir}, CacheDir: cacheDir,
-		MaxFindings: 17, Logger: testLogger(t)})
+		MaxFindings: 17, Logger: testLogger(t), Settings: []engine.Setting{builtinRules(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,8 +93,8 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	d := &delivery{
 		w: w, msg: msg, job: job, deliveries: md.NumDelivered, start: start,
-		log: w.log.With("job", job.ID, "delivery", md.NumDelivered),
-		pub: newPublisher(w.cfg.JS, w.m.publish),
+		log:      w.log.With("job", job.ID, "delivery", md.NumDelivered),
+		pub:      newPublisher(w.cfg.JS, w.m.publish),
 		pipeline: keyOf(w.cfg.Engine.Pipeline()),
 	}
 	d.stopKeep = w.keepAlive(msg, d.log)

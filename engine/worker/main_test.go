@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"athena/internal/rules"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -155,6 +156,7 @@ func (e *env) startWorker(cfg Config) *running {
 	eng, err := engine.New(ctx, engine.Config{
 		ModuleDirs: []string{modulesDir}, CacheDir: cacheDir,
 		Concurrency: cfg.Concurrency, Logger: testLogger(e.t),
+		Settings: []engine.Setting{builtinRules(e.t)},
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -442,4 +444,15 @@ func (e *env) waitJobsAcked() {
 		}
 		return nil
 	})
+}
+
+// builtinRules is the built-in rule set as the engine setting the patterns
+// module takes.
+func builtinRules(t testing.TB) engine.Setting {
+	t.Helper()
+	set, err := rules.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return engine.Setting{Kind: rules.Kind, Version: set.Version, Data: set.Plan}
 }

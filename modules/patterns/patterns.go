@@ -1,130 +1,145 @@
-// Package patterns is the analysis logic of Athena's patterns module: it
-// finds literal and hex byte patterns in a file that streams in chunks of
-// any size.
+// Package patterns is the analysis logic of Athena's pattern module: it runs
+// a compiled YARA rule set (internal/rules, internal/yara) over a file that
+// streams in chunks of any size.
 //
-// # Patterns
-//
-// A Rule's pattern is either literal bytes or, when Rule.Hex is set, a hex
-// string in a subset of YARA's hex-string syntax:
-//
-//	4D 5A ?? 00 [64-192] 54 68 69 73
-//
-// Each token is a byte ("4D"), a full wildcard ("??"), a nibble wildcard
-// ("4?" or "?A") or a bounded jump ("[n-m]" or "[n]": between n and m
-// arbitrary bytes, m at most MaxJump). Whitespace between tokens is
-// optional. A jump may not start or end a pattern nor follow another jump,
-// a pattern may match at most MaxPatternLen bytes, and it must hold at
-// least one fully fixed byte. Literal patterns are case-sensitive.
-//
-// # Matching
-//
-// Compile picks from each pattern an anchor, its longest run of fixed bytes
-// (the first on a tie), and builds one Aho-Corasick automaton over all the
-// anchors. The Analyzer runs every byte through the automaton once and
-// verifies each anchor hit against the wildcards and jumps around it: the
-// part before the anchor against a window of the last bytes of the file,
-// the part after it as the following bytes arrive. The window holds the
-// longest pattern plus one internal block (Feed scans 16 KiB at a time),
-// and a verification waits for at most one pattern length of bytes, so
-// memory per file is bounded whatever the file size.
+// The rule set arrives once per instance as the module's "rules" setting
+// (module ABI v1.1): an encoded plan that the host compiled, which
+// Configure decodes and turns into a scanner. Each file is then scanned as
+// it streams.
 //
 // # Findings
 //
-// A match is a start offset and the shortest length at which the pattern
-// matches there. Each (rule, start) is reported once, as a finding of kind
-// Kind, during the Feed that delivers its last byte. The matches completed
-// by one Feed are reported in order of end offset, then rule index, then
-// start offset, so the same bytes give the same findings in the same order
-// whatever the chunking. At most MaxFindingsPerRule matches are reported
-// per rule and file; Finish then reports one summary finding of length 0
-// for each rule that had more, with the total count.
+// A matching rule is one finding of kind Kind, named after the rule. Rules
+// whose truth cannot change once they hold (`any of them`, `$a and $b`...)
+// are reported during the Feed that completes them; the others at Finish.
+// Severity comes from the rule's meta `severity` (info, low, medium, high,
+// critical; default medium), the description from meta `description`. The
+// finding's offset and length are those of the rule's first string match;
+// its detail has the rule's tags and meta, its index in the rule set, and
+// the number of string matches (so far, for an early rule).
+//
+// When the file's options hold "strings" = "all" (what `athena rules scan
+// -s` asks for), Finish also emits, for each matching rule, findings of
+// kind KindStrings that list every string match with its data, in batches
+// of StringsPerFinding, so a client can print what `yara -s` prints. (An
+// early rule's finding has its matches up to that point only.)
 package patterns
 
 import (
-	"fmt"
+	"errors"
+	"strings"
 
 	"athena/internal/core"
+	"athena/internal/yara/plan"
+	"athena/internal/yara/scan"
+	"athena/modules/sdk"
 )
 
-// Kind is the kind of every finding this package emits.
-const Kind = "pattern"
-
-// Limits on rules and findings.
+// Finding kinds.
 const (
-	// MaxFindingsPerRule is how many matches of one rule are reported per
-	// file; the rest are counted in the rule's summary finding.
-	MaxFindingsPerRule = 100
-	// MaxPatternLen is the longest match a pattern may have, jumps included.
-	MaxPatternLen = 1024
-	// MaxJump is the largest bound of a hex jump.
-	MaxJump = 255
+	Kind        = "pattern"
+	KindStrings = "pattern_strings"
 )
 
-// Rule is one pattern to look for.
-type Rule struct {
-	// Name is the finding's rule; unique within a set.
-	Name string
-	// Pattern is the bytes to find: literal bytes, or a hex string (see
-	// the package documentation) when Hex is set.
-	Pattern string
-	// Hex says that Pattern is a hex string.
-	Hex bool
-	// Severity is the severity of the rule's findings.
-	Severity core.Severity
-	// Description says what a match means; findings carry it in their
-	// detail as "description".
-	Description string
+// StringsPerFinding bounds the string matches one KindStrings finding lists,
+// which keeps each finding well under the host's size limit.
+const StringsPerFinding = 64
+
+// Analyzer scans files with the rule set it was configured with.
+type Analyzer struct {
+	emit    sdk.Emit
+	sc      *scan.Scanner
+	strings bool // list string matches (options "strings": "all")
 }
 
-// ParseError reports a rule whose pattern does not compile.
-type ParseError struct {
-	Rule string // the rule's name
-	Col  int    // 1-based byte column in the pattern, 0 for the whole pattern
-	Msg  string
-}
+// New returns an Analyzer that has no rule set until Configure.
+func New(emit sdk.Emit) sdk.Analyzer { return &Analyzer{emit: emit} }
 
-// Error implements error.
-func (e *ParseError) Error() string {
-	if e.Col == 0 {
-		return fmt.Sprintf("patterns: rule %q: %s", e.Rule, e.Msg)
+// Configure loads an encoded plan.
+func (a *Analyzer) Configure(setting []byte) error {
+	p, err := plan.Decode(setting)
+	if err != nil {
+		return err
 	}
-	return fmt.Sprintf("patterns: rule %q: col %d: %s", e.Rule, e.Col, e.Msg)
-}
-
-// Set is a compiled, immutable set of rules. It may be shared by any number
-// of Analyzers, concurrently.
-type Set struct {
-	rules  []Rule
-	pats   []pattern // pats[i] is rules[i]'s pattern
-	ac     automaton // over the anchors; outputs are rule indices
-	maxLen int       // the longest match of any pattern
-}
-
-// Compile checks and compiles rules. Rule names must be non-empty and
-// unique and severities valid; a pattern that does not parse gives a
-// *ParseError.
-func Compile(rules []Rule) (*Set, error) {
-	s := &Set{rules: append([]Rule(nil), rules...)}
-	names := make(map[string]bool, len(rules))
-	anchors := make([][]byte, len(rules))
-	for i, r := range rules {
-		switch {
-		case r.Name == "":
-			return nil, fmt.Errorf("patterns: rule %d: empty name", i)
-		case names[r.Name]:
-			return nil, fmt.Errorf("patterns: rule %q: duplicate name", r.Name)
-		case r.Severity < core.Info || r.Severity > core.Critical:
-			return nil, fmt.Errorf("patterns: rule %q: invalid severity %d", r.Name, int(r.Severity))
-		}
-		names[r.Name] = true
-		p, err := parsePattern(r)
-		if err != nil {
-			return nil, err
-		}
-		s.pats = append(s.pats, p)
-		anchors[i] = p.anchor()
-		s.maxLen = max(s.maxLen, p.maxLen)
+	sc, err := scan.New(p, scan.Options{})
+	if err != nil {
+		return err
 	}
-	s.ac = newAutomaton(anchors)
-	return s, nil
+	a.sc = sc
+	return nil
+}
+
+// Begin starts a file. The declared size is not trusted: filesize is what
+// arrives.
+func (a *Analyzer) Begin(meta core.FileMeta) error {
+	if a.sc == nil {
+		return errors.New("patterns: no rule set configured")
+	}
+	a.strings = meta.Options["strings"] == "all"
+	a.sc.Begin(-1, a.reportRule)
+	return nil
+}
+
+// Feed scans the next bytes; early rules are reported from inside.
+func (a *Analyzer) Feed(chunk []byte) error {
+	a.sc.Write(chunk)
+	return nil
+}
+
+// Finish reports the rules decided at the end of the file.
+func (a *Analyzer) Finish() error {
+	for _, m := range a.sc.Finish() {
+		if !m.Early {
+			a.reportRule(m)
+		}
+		if a.strings {
+			a.reportStrings(m) // all of them: an early report had the first only
+		}
+	}
+	return nil
+}
+
+// reportRule emits the rule's finding.
+func (a *Analyzer) reportRule(m scan.RuleMatch) {
+	f := core.Finding{Kind: Kind, Rule: m.Rule, Severity: core.Medium,
+		Detail: map[string]any{"matches": len(m.Strings), "rule_index": m.Index}}
+	if len(m.Strings) > 0 {
+		f.Offset, f.Length = m.Strings[0].Offset, int64(m.Strings[0].Length)
+	}
+	if len(m.Tags) > 0 {
+		f.Detail["tags"] = m.Tags
+	}
+	meta := map[string]any{}
+	for _, kv := range m.Meta {
+		meta[kv.Key] = kv.Value
+		switch kv.Key {
+		case "severity":
+			if s, ok := kv.Value.(string); ok {
+				if sev, err := core.ParseSeverity(strings.ToLower(s)); err == nil {
+					f.Severity = sev
+				}
+			}
+		case "description":
+			if s, ok := kv.Value.(string); ok {
+				f.Detail["description"] = s
+			}
+		}
+	}
+	if len(meta) > 0 {
+		f.Detail["meta"] = meta
+	}
+	a.emit(f)
+}
+
+// reportStrings emits the rule's string matches in batches.
+func (a *Analyzer) reportStrings(m scan.RuleMatch) {
+	for i := 0; i < len(m.Strings); i += StringsPerFinding {
+		batch := m.Strings[i:min(i+StringsPerFinding, len(m.Strings))]
+		list := make([]map[string]any, len(batch))
+		for k, s := range batch {
+			list[k] = map[string]any{"id": s.ID, "offset": s.Offset, "length": s.Length, "data": s.Data, "hex": s.Hex}
+		}
+		a.emit(core.Finding{Kind: KindStrings, Rule: m.Rule, Severity: core.Info, Offset: batch[0].Offset,
+			Detail: map[string]any{"strings": list, "first": i, "total": len(m.Strings)}})
+	}
 }
