@@ -42,8 +42,8 @@ type RuleMatch struct {
 	// Index is the rule's position in the rule set (yara prints matching
 	// rules in that order).
 	Index int
-	Tags []string
-	Meta []Meta
+	Tags  []string
+	Meta  []Meta
 	// Strings are every match of every non-private string, by string order
 	// then offset, as yara -s prints them.
 	Strings []StringMatch
