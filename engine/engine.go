@@ -67,6 +67,20 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives the engine's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
+	// MaxDepth bounds how deep children nest (a child of a child is at
+	// depth 2). Default 8.
+	MaxDepth int
+	// MaxChildren bounds the children extracted from one top file, all
+	// depths together. Default 1,000.
+	MaxChildren int
+	// MaxChildBytes caps one child; MaxExtractedBytes all the children of
+	// one top file together. Defaults 256 MiB and 1 GiB.
+	MaxChildBytes, MaxExtractedBytes int64
+	// SpoolMemory is how many bytes of a file (for modules with file
+	// access) or of a child are kept in memory before a temporary file in
+	// SpoolDir (default the system's) takes over. Default 32 MiB.
+	SpoolMemory int
+	SpoolDir    string
 	// Only names the modules to run; empty runs every module found. A
 	// name that no module has is an error.
 	Only []string
@@ -95,6 +109,21 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxFindings <= 0 {
 		c.MaxFindings = 10_000
+	}
+	if c.MaxDepth <= 0 {
+		c.MaxDepth = 8
+	}
+	if c.MaxChildren <= 0 {
+		c.MaxChildren = 1000
+	}
+	if c.MaxChildBytes <= 0 {
+		c.MaxChildBytes = 256 << 20
+	}
+	if c.MaxExtractedBytes <= 0 {
+		c.MaxExtractedBytes = 1 << 30
+	}
+	if c.SpoolMemory <= 0 {
+		c.SpoolMemory = 32 << 20
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -264,6 +293,7 @@ func (e *Engine) pipeline(ss settings) cache.Pipeline {
 		Config: map[string]string{
 			"type_module":  e.cfg.TypeModule,
 			"max_findings": fmt.Sprint(e.cfg.MaxFindings),
+			"max_depth":    fmt.Sprint(e.cfg.MaxDepth),
 			"scoring":      scoringVersion,
 		},
 	}

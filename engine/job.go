@@ -58,6 +58,17 @@ type Job struct {
 	typed    bool   // the type is decided (possibly as unknown)
 	head     []byte // leading bytes, kept while a module is pending
 	ended    bool
+
+	// Children (children.go): the path from the top file, the depth (0 for
+	// the top file), the budgets the whole tree shares, the file's bytes
+	// for modules with file access, and the children extracted so far.
+	path            string
+	depth           int
+	tree            *tree
+	spool           *spool
+	open            *childFile
+	children        []*childFile
+	pendingFindings []core.Finding // engine findings made during a guest call
 }
 
 type modState int
@@ -86,13 +97,19 @@ type jobModule struct {
 // JobTimeout in all; cancelling ctx makes the calls in progress fail. emit receives every event of the job
 // in order.
 func (e *Engine) NewJob(ctx context.Context, meta core.FileMeta, emit func(core.Event)) (*Job, error) {
+	return e.newJob(ctx, meta, emit, e.current())
+}
+
+// newJob starts a job on the settings ss (a child job uses its parent's).
+func (e *Engine) newJob(ctx context.Context, meta core.FileMeta, emit func(core.Event), ss settings) (*Job, error) {
 	metaJS, err := json.Marshal(meta)
 	if err != nil {
 		return nil, fmt.Errorf("engine: metadata: %w", err)
 	}
 	jctx, cancel := context.WithCancel(ctx)
 	j := &Job{
-		e: e, ctx: jctx, cancel: cancel, meta: meta, metaJS: metaJS, emit: emit, ss: e.current(),
+		e: e, ctx: jctx, cancel: cancel, meta: meta, metaJS: metaJS, emit: emit, ss: ss,
+		path: meta.Name, tree: &tree{},
 		hashes: [4]hash.Hash{md5.New(), sha1.New(), sha256.New(), sha512.New()},
 	}
 	for _, md := range e.modules {
@@ -103,6 +120,12 @@ func (e *Engine) NewJob(ctx context.Context, meta core.FileMeta, emit func(core.
 		j.mods = append(j.mods, jm)
 		if jm.state == pending && md.man.Wanted("") {
 			j.start(jm)
+		}
+	}
+	for _, jm := range j.mods {
+		if jm.md.man.FileAccess && jm.state != ended {
+			j.spool = newSpool(e.cfg.SpoolMemory, e.cfg.SpoolDir)
+			break
 		}
 	}
 	j.typed = !j.hasTypeModule()
@@ -155,6 +178,11 @@ func (j *Job) Feed(chunk []byte) error {
 	}
 	j.size += int64(len(chunk))
 	j.e.m.bytes.Add(float64(len(chunk)))
+	if j.spool != nil {
+		if _, err := j.spool.Write(chunk); err != nil {
+			j.e.log.Warn("spool", "err", err) // read_at then fails: the module reports it
+		}
+	}
 	if !j.typed {
 		j.head = append(j.head, chunk...)
 	}
@@ -224,6 +252,19 @@ func (j *Job) decideType() {
 		j.feedModule(jm, j.head)
 	}
 	j.head = nil
+	if j.spool != nil && !j.fileAccessWanted() {
+		j.releaseSpool()
+	}
+}
+
+// fileAccessWanted reports whether a module with file access may still run.
+func (j *Job) fileAccessWanted() bool {
+	for _, jm := range j.mods {
+		if jm.md.man.FileAccess && jm.state != ended {
+			return true
+		}
+	}
+	return false
 }
 
 // call runs one export with the job's deadlines and handles its outcome.
@@ -241,6 +282,9 @@ func (j *Job) call(jm *jobModule, export string, arg []byte) {
 	deadline, _ := ctx.Deadline()
 	w := j.e.watch(deadline)
 	ctx = withSink(ctx, func(raw []byte) { j.collect(jm, raw) })
+	if md.man.FileAccess {
+		ctx = withFiles(ctx, j)
+	}
 	start := time.Now()
 	var status uint32
 	var err error
@@ -258,6 +302,14 @@ func (j *Job) call(jm *jobModule, export string, arg []byte) {
 	j.spent += took
 	j.e.m.callSeconds.WithLabelValues(md.man.Name, export).Observe(took.Seconds())
 	j.flush(jm)
+	if j.open != nil { // a child the call left open is dropped
+		j.open.data.close()
+		j.open = nil
+	}
+	for _, f := range j.pendingFindings {
+		j.finding(f)
+	}
+	j.pendingFindings = j.pendingFindings[:0]
 	switch {
 	case err != nil:
 		j.fail(jm, j.reason(ctx, jm, err), err)
@@ -397,6 +449,8 @@ func (j *Job) Finish() (core.Verdict, error) {
 			jm.md.log.Warn("findings over the cap dropped", "dropped", jm.extra)
 		}
 	}
+	j.releaseSpool()
+	j.analyseChildren()
 	v := core.VerdictFrom(j.findings)
 	v.Size = j.size
 	v.Hashes = core.Hashes{
@@ -411,7 +465,9 @@ func (j *Job) Finish() (core.Verdict, error) {
 	if v.Partial {
 		outcome = "partial"
 	}
-	j.e.m.jobs.WithLabelValues(outcome).Inc()
+	if j.depth == 0 { // children count in their top file's job
+		j.e.m.jobs.WithLabelValues(outcome).Inc()
+	}
 	j.event(core.Event{Type: core.EventVerdict, Verdict: &v})
 	return v, nil
 }
@@ -426,8 +482,21 @@ func (j *Job) Abort() {
 	j.e.m.jobs.WithLabelValues("aborted").Inc()
 }
 
+// releaseSpool frees the file's bytes once no module can read them.
+func (j *Job) releaseSpool() {
+	if j.spool != nil {
+		j.spool.close()
+		j.spool = nil
+	}
+}
+
 func (j *Job) release() {
 	j.ended = true
+	j.releaseSpool()
+	for _, c := range j.children {
+		c.data.close()
+	}
+	j.children = nil
 	for _, jm := range j.mods {
 		if jm.in != nil {
 			jm.md.put(jm.in)

@@ -19,6 +19,7 @@ var (
 	builtinDir string // the real modules under modules/
 	chaosDir   string // the chaos test guest
 	wordsDir   string // the words test guest, which takes a setting
+	splitDir   string // the splitter test guest, which extracts children
 	cacheDir   string // compilation cache shared by the tests
 )
 
@@ -30,12 +31,13 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(tmp)
 		builtinDir, chaosDir, wordsDir = filepath.Join(tmp, "modules"), filepath.Join(tmp, "chaos"), filepath.Join(tmp, "words")
+		splitDir = filepath.Join(tmp, "splitter")
 		cacheDir = filepath.Join(tmp, "cache")
 		if _, err := modbuild.BuildAll("../modules", builtinDir); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		for dst, src := range map[string]string{chaosDir: "testdata/chaos", wordsDir: "testdata/words"} {
+		for dst, src := range map[string]string{chaosDir: "testdata/chaos", wordsDir: "testdata/words", splitDir: "testdata/splitter"} {
 			if _, err := modbuild.Build(src, dst); err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				return 1

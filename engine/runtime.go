@@ -102,3 +102,37 @@ func deliver(ctx context.Context, raw []byte, ok bool) {
 type exitError struct{ code uint32 }
 
 func (e *exitError) Error() string { return fmt.Sprintf("guest exited with code %d", e.code) }
+
+// files is what the file-access imports of ABI v1.2 reach during a call:
+// random reads of the bytes received so far and extracted children.
+type files interface {
+	// readAt fills p from offset off of the file; it returns the bytes
+	// read, or -1 when the module may not read the file or off is outside
+	// what has arrived.
+	readAt(p []byte, off int64) int32
+	// childBegin, childWrite and childEnd stream one child; each returns
+	// an import status (childOK, childRefused, childBadState).
+	childBegin(name []byte) int32
+	childWrite(b []byte) int32
+	childEnd() int32
+}
+
+// Statuses of the child imports (modules/README.md).
+const (
+	childOK       = 0
+	childRefused  = 1 // a budget is spent: stop sending this child (and usually all)
+	childBadState = 3 // out of order, or the module may not extract children
+)
+
+type filesKey struct{}
+
+// withFiles returns a context whose guest calls reach f through the
+// file-access imports.
+func withFiles(ctx context.Context, f files) context.Context {
+	return context.WithValue(ctx, filesKey{}, f)
+}
+
+func filesOf(ctx context.Context) files {
+	f, _ := ctx.Value(filesKey{}).(files)
+	return f
+}

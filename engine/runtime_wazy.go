@@ -38,11 +38,27 @@ func newWazy(ctx context.Context, cfg runtimeConfig) (wasmRuntime, error) {
 		r.close(ctx)
 		return nil, fmt.Errorf("engine: wasi: %w", err)
 	}
+	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
 	_, err := rt.NewHostModuleBuilder("athena").
 		NewFunctionBuilder().
-		WithGoModuleFunction(api.GoModuleFunc(wazyEmit), []api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, nil).
+		WithGoModuleFunction(api.GoModuleFunc(wazyEmit), []api.ValueType{i32, i32}, nil).
 		WithParameterNames("ptr", "len").
 		Export("emit").
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(wazyReadAt), []api.ValueType{i64, i32, i32}, []api.ValueType{i32}).
+		WithParameterNames("offset", "ptr", "len").
+		Export("read_at").
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(wazyChildBegin), []api.ValueType{i32, i32}, []api.ValueType{i32}).
+		WithParameterNames("name_ptr", "name_len").
+		Export("child_begin").
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(wazyChildWrite), []api.ValueType{i32, i32}, []api.ValueType{i32}).
+		WithParameterNames("ptr", "len").
+		Export("child_write").
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(wazyChildEnd), nil, []api.ValueType{i32}).
+		Export("child_end").
 		Instantiate(ctx)
 	if err != nil {
 		r.close(ctx)
@@ -54,6 +70,49 @@ func newWazy(ctx context.Context, cfg runtimeConfig) (wasmRuntime, error) {
 func wazyEmit(ctx context.Context, m api.Module, stack []uint64) {
 	raw, ok := m.Memory().Read(api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
 	deliver(ctx, raw, ok)
+}
+
+// The file-access imports answer -1 or childBadState when the call has no
+// files (a module that did not ask for them) or the guest passed a range
+// outside its memory.
+
+func wazyReadAt(ctx context.Context, m api.Module, stack []uint64) {
+	f := filesOf(ctx)
+	p, ok := m.Memory().Read(api.DecodeU32(stack[1]), api.DecodeU32(stack[2]))
+	if f == nil || !ok {
+		stack[0] = api.EncodeI32(-1)
+		return
+	}
+	stack[0] = api.EncodeI32(f.readAt(p, int64(stack[0])))
+}
+
+func wazyChildBegin(ctx context.Context, m api.Module, stack []uint64) {
+	f := filesOf(ctx)
+	name, ok := m.Memory().Read(api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
+	if f == nil || !ok {
+		stack[0] = api.EncodeI32(childBadState)
+		return
+	}
+	stack[0] = api.EncodeI32(f.childBegin(name))
+}
+
+func wazyChildWrite(ctx context.Context, m api.Module, stack []uint64) {
+	f := filesOf(ctx)
+	b, ok := m.Memory().Read(api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
+	if f == nil || !ok {
+		stack[0] = api.EncodeI32(childBadState)
+		return
+	}
+	stack[0] = api.EncodeI32(f.childWrite(b))
+}
+
+func wazyChildEnd(ctx context.Context, m api.Module, stack []uint64) {
+	f := filesOf(ctx)
+	if f == nil {
+		stack[0] = api.EncodeI32(childBadState)
+		return
+	}
+	stack[0] = api.EncodeI32(f.childEnd())
 }
 
 func (r *wazyRuntime) compile(ctx context.Context, wasm []byte) (wasmCode, error) {

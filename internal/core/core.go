@@ -79,6 +79,9 @@ const (
 	// KindAnalysisFailed reports that a module could not analyse the file
 	// (deadline, trap, out of memory, guest panic). Detail "reason" says why.
 	KindAnalysisFailed = "analysis_failed"
+	// KindBudgetExceeded reports that a budget (depth, children, extracted
+	// bytes...) cut the analysis short. Detail "budget" names it.
+	KindBudgetExceeded = "budget_exceeded"
 )
 
 // Finding is one observation a module made about a file.
@@ -93,6 +96,9 @@ type Finding struct {
 	Offset   int64          `json:"offset"`
 	Length   int64          `json:"length,omitempty"`
 	Detail   map[string]any `json:"detail,omitempty"`
+	// Path locates the extracted child the finding is about ("a.zip >
+	// docs/x.docm"); empty for the file itself.
+	Path string `json:"path,omitempty"`
 }
 
 // Hashes are the cryptographic digests of a whole file, hex encoded. The host
@@ -137,13 +143,14 @@ func (s Severity) Score() int {
 // VerdictFrom applies the interim scoring rule: the highest severity among
 // the findings decides. High or critical is malicious, low or medium is
 // suspicious, anything else is clean. Reasons list the findings at the top
-// severity in order, without duplicates. analysis_failed findings make the
-// verdict partial but never raise it by themselves.
+// severity in order, without duplicates, with the child path when a child
+// holds them. analysis_failed and budget_exceeded findings make the verdict
+// partial but never raise it by themselves.
 func VerdictFrom(findings []Finding) Verdict {
 	var v Verdict
 	top := Info
 	for _, f := range findings {
-		if f.Kind == KindAnalysisFailed {
+		if f.Kind == KindAnalysisFailed || f.Kind == KindBudgetExceeded {
 			v.Partial = true
 			continue
 		}
@@ -167,6 +174,9 @@ func VerdictFrom(findings []Finding) Verdict {
 			r := f.Module + ": " + f.Kind
 			if f.Rule != "" {
 				r += " " + f.Rule
+			}
+			if f.Path != "" {
+				r += " in " + f.Path
 			}
 			if !seen[r] {
 				seen[r] = true

@@ -33,7 +33,11 @@ type Manifest struct {
 	// Config names the kind of configuration the module takes through its
 	// configure export (ABI v1.1), such as "rules"; empty when it takes none.
 	Config string `json:"config,omitempty"`
-	Limits Limits `json:"limits"`
+	// FileAccess lets the module read the whole file at random (read_at)
+	// and extract children (child_begin/write/end), ABI v1.2. The engine
+	// then spools the file for it.
+	FileAccess bool   `json:"file_access,omitempty"`
+	Limits     Limits `json:"limits"`
 }
 
 // Limits bound what one module instance may use.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
 	"unsafe"
@@ -88,8 +89,66 @@ func ensureAnalyzer() bool {
 			return false
 		}
 		analyzer = factory(emit)
+		if u, ok := analyzer.(FileUser); ok {
+			u.UseFiles(hostFiles{})
+		}
 	}
 	return true
+}
+
+//go:wasmimport athena read_at
+func hostReadAt(off int64, ptr unsafe.Pointer, n uint32) int32
+
+//go:wasmimport athena child_begin
+func hostChildBegin(ptr unsafe.Pointer, n uint32) int32
+
+//go:wasmimport athena child_write
+func hostChildWrite(ptr unsafe.Pointer, n uint32) int32
+
+//go:wasmimport athena child_end
+func hostChildEnd() int32
+
+// hostFiles is Files over the ABI v1.2 imports.
+type hostFiles struct{}
+
+func (hostFiles) ReadAt(p []byte, off int64) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n := hostReadAt(off, unsafe.Pointer(unsafe.SliceData(p)), uint32(len(p)))
+	switch {
+	case n < 0:
+		return 0, fmt.Errorf("sdk: read_at(%d, %d) refused", off, len(p))
+	case int(n) < len(p):
+		return int(n), io.EOF
+	}
+	return int(n), nil
+}
+
+// childChunk is how much of a child goes to the host per child_write.
+const childChunk = 64 << 10
+
+func (hostFiles) Child(name string, r io.Reader) error {
+	nb := []byte(name)
+	if st := hostChildBegin(unsafe.Pointer(unsafe.SliceData(nb)), uint32(len(nb))); st != 0 {
+		return ErrRefused
+	}
+	buf := make([]byte, childChunk)
+	var werr error
+	for werr == nil {
+		n, err := r.Read(buf)
+		if n > 0 && hostChildWrite(unsafe.Pointer(unsafe.SliceData(buf)), uint32(n)) != 0 {
+			werr = ErrRefused
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil && werr == nil {
+			werr = err
+		}
+	}
+	hostChildEnd() // what arrived is analysed, even when cut short
+	return werr
 }
 
 // configure hands the instance its setting (ABI v1.1), once, before the

@@ -24,6 +24,7 @@ package sdk
 
 import (
 	"errors"
+	"io"
 
 	"athena/internal/core"
 )
@@ -66,6 +67,26 @@ type Analyzer interface {
 // you need, not the slice.
 type Configurer interface {
 	Configure(setting []byte) error
+}
+
+// Files is the host's file access (ABI v1.2), for analyzers whose manifest
+// sets "file_access": ReadAt reads the current file's bytes received so
+// far (all of them in Finish), and Child streams one extracted member,
+// embedded object or decoded layer to the host, which analyses it as a
+// file of its own. Child returns ErrRefused when a budget (depth, count,
+// bytes) is spent: stop extracting.
+type Files interface {
+	io.ReaderAt
+	Child(name string, r io.Reader) error
+}
+
+// ErrRefused is returned by Files.Child when the host refuses more.
+var ErrRefused = errors.New("sdk: the host refused the child (a budget is spent)")
+
+// FileUser is implemented by an Analyzer that wants file access; the SDK
+// calls UseFiles once, before the first Begin.
+type FileUser interface {
+	UseFiles(Files)
 }
 
 // New builds a module's Analyzer around the emit function it must use.

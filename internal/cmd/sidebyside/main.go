@@ -62,23 +62,26 @@ func main() {
 	seed := flag.Int64("seed", 1, "corpus and rules seed")
 	repeat := flag.Int("repeat", 3, "runs of each tool; the fastest counts")
 	out := flag.String("out", "", "write the JSON report here too")
+	keep := flag.String("keep", "", "write the corpus and rules into this directory and keep them")
 	flag.Parse()
-	if err := run(*athena, *modules, *files, *maxSize, *rules, *seed, *repeat, *out); err != nil {
+	if err := run(*athena, *modules, *files, *maxSize, *rules, *seed, *repeat, *out, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "sidebyside:", err)
 		os.Exit(1)
 	}
 }
 
-func run(athena, modules string, files int, maxSize string, nRules int, seed int64, repeat int, out string) error {
+func run(athena, modules string, files int, maxSize string, nRules int, seed int64, repeat int, out, keep string) error {
 	largest, err := corpus.ParseSize(maxSize)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "sidebyside-")
-	if err != nil {
-		return err
+	tmp := keep
+	if tmp == "" {
+		if tmp, err = os.MkdirTemp("", "sidebyside-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
 	}
-	defer os.RemoveAll(tmp)
 	dir := filepath.Join(tmp, "corpus")
 	man, err := corpus.Generate(dir, corpus.Options{Seed: seed, Files: files, MaxSize: largest})
 	if err != nil {
