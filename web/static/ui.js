@@ -167,13 +167,24 @@ export function findingItem(f) {
       el("span", { class: "finding__meta", text: meta })));
 }
 
-function childItem(c) {
-  const label = c.label ? ` (${c.label})` : "";
-  return el("li", { class: "finding finding--child", attrs: { "data-severity": "info" } },
+// A child group holds the findings of one extracted member (archive entry,
+// embedded object, decoded layer) under its path; the child event that ends
+// the member adds its verdict label, size and sha256.
+function childGroup(path) {
+  const g = {};
+  g.what = el("span", { class: "finding__what", text: path });
+  g.meta = el("span", { class: "finding__meta", text: "analysing" });
+  g.list = el("ol", { class: "findings findings--child", attrs: { "aria-label": `Findings in ${path}` } });
+  g.root = el("li", { class: "finding finding--child", attrs: { "data-severity": "info", "data-path": path } },
     el("span", { class: "sev sev--child", text: "Child" }),
-    el("span", { class: "finding__body" },
-      el("span", { class: "finding__what", text: `${c.path ?? "member"}${label}` }),
-      el("span", { class: "finding__meta", text: [c.size !== undefined ? formatBytes(Number(c.size)) : "", c.sha256 ?? ""].filter(Boolean).join(" · ") })));
+    el("span", { class: "finding__body" }, g.what, g.meta, g.list));
+  return g;
+}
+
+function childDone(g, c) {
+  if (c.label) g.root.dataset.label = c.label;
+  g.meta.textContent = [c.label ? capital(c.label) : "", c.size !== undefined ? formatBytes(Number(c.size)) : "", c.sha256 ?? ""]
+    .filter(Boolean).join(" · ");
 }
 
 // ---- file cards ----
@@ -232,6 +243,7 @@ export class FileList {
     c.job = el("p", { class: "file__job" });
     c.shownFindings = 0; // findings and children rendered
     c.shownChildren = 0;
+    c.groups = new Map(); // child path -> its group
     c.findingsOf = u.findings; // a retry replaces the array
     c.verdictShown = null;
     c.root = el("li", { class: "file", attrs: { "data-id": u.id, "data-batch": u.batch ?? 0, "aria-labelledby": nameId } },
@@ -258,8 +270,24 @@ export class FileList {
       c.findings.replaceChildren();
       c.shownFindings = c.shownChildren = 0;
       c.findingsOf = u.findings;
+      c.groups = new Map();
     }
-    c.findings.append(...u.findings.slice(c.shownFindings).map(findingItem), ...u.children.slice(c.shownChildren).map(childItem));
+    // Findings of the file itself in the list; those of a child in its
+    // group, created by the child's first finding or by its end.
+    const group = (path) => {
+      let g = c.groups.get(path);
+      if (!g) {
+        g = childGroup(path);
+        c.groups.set(path, g);
+        c.findings.append(g.root);
+      }
+      return g;
+    };
+    for (const f of u.findings.slice(c.shownFindings)) {
+      if (f.path) group(f.path).list.append(findingItem(f));
+      else c.findings.append(findingItem(f));
+    }
+    for (const ch of u.children.slice(c.shownChildren)) childDone(group(ch.path ?? "member"), ch);
     c.shownFindings = u.findings.length;
     c.shownChildren = u.children.length;
     c.noFindings.hidden = items > 0;
