@@ -6,7 +6,10 @@ BIN     := bin/athena
 MODDIR  := dist/modules
 GOFLAGS ?=
 # Debian packages the build and the tests need: command -> package.
-APT_DEPS := wat2wasm:wabt redis-server:redis-server chromium:chromium yara:yara
+# A command may be a path instead, for packages that install no command.
+APT_DEPS := wat2wasm:wabt redis-server:redis-server chromium:chromium yara:yara \
+	unzip:unzip zip:zip xz:xz-utils zstd:zstd bzip2:bzip2 gzip:gzip qpdf:qpdf \
+	/usr/lib/python3/dist-packages/olefile:python3-olefile
 
 .PHONY: all run build modules deps test check vet fmt tidy-check bench fuzz clean
 
@@ -41,7 +44,10 @@ deps: apt-deps
 apt-deps:
 	@missing=""; for pair in $(APT_DEPS); do \
 		cmd=$${pair%%:*}; pkg=$${pair#*:}; \
-		command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+		case $$cmd in \
+		/*) [ -e $$cmd ] || missing="$$missing $$pkg";; \
+		*) command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg";; \
+		esac; \
 	done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
@@ -71,9 +77,32 @@ tidy-check:
 		echo "go mod tidy changed go.mod/go.sum; commit the result"; git --no-pager diff -- go.mod go.sum; \
 		cp /tmp/athena-go.mod.bak go.mod; cp /tmp/athena-go.sum.bak go.sum; exit 1; fi
 
-## bench: the Go benchmarks (figures in BENCHMARKS.md)
-bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./engine/ ./modules/... ./internal/cache/ ./internal/yara/...
+# Debian packages only `make bench` needs (clamav is large): command -> package.
+BENCH_APT_DEPS := clamd:clamav-daemon
+# Flags for the side-by-side run, e.g. SIDEBYSIDE_FLAGS='--files 100 --max-size 64MiB'.
+SIDEBYSIDE_FLAGS ?=
+BENCH_TS := $(shell date -u +%Y%m%dT%H%M%SZ)
+BENCH_PKGS := ./engine/ ./modules/... ./internal/cache/ ./internal/yara/...
+
+.PHONY: bench-deps
+bench-deps: deps
+	@$(MAKE) --no-print-directory apt-deps APT_DEPS="$(BENCH_APT_DEPS)"
+
+## bench: the Go benchmarks, then internal/cmd/sidebyside (yara, athena rules
+## scan, Athena end to end, clamd on one corpus): bench/report-TIME.json and
+## bench/summary-TIME.md (figures in BENCHMARKS.md)
+bench: build bench-deps
+	@mkdir -p bench
+	@echo "go test -run '^\$$' -bench . -benchmem -count 1 $(BENCH_PKGS)"; \
+	{ $(GO) test -run '^$$' -bench . -benchmem -count 1 $(BENCH_PKGS) 2>&1; echo $$? > bench/gobench-$(BENCH_TS).status; } \
+		| tee bench/gobench-$(BENCH_TS).txt; \
+	status=$$(cat bench/gobench-$(BENCH_TS).status); rm bench/gobench-$(BENCH_TS).status; \
+	$(GO) run ./internal/cmd/sidebyside --athena $(BIN) --modules $(MODDIR) $(SIDEBYSIDE_FLAGS) \
+		--out bench/report-$(BENCH_TS).json --md bench/summary-$(BENCH_TS).md || exit 1; \
+	{ echo; echo '## Go benchmarks'; echo; echo '```'; cat bench/gobench-$(BENCH_TS).txt; echo '```'; } >> bench/summary-$(BENCH_TS).md; \
+	rm bench/gobench-$(BENCH_TS).txt; \
+	echo "wrote bench/report-$(BENCH_TS).json and bench/summary-$(BENCH_TS).md"; \
+	if [ $$status != 0 ]; then echo "make bench: the Go benchmarks failed (exit $$status; output in the summary)"; exit $$status; fi
 
 FUZZTIME ?= 30s
 ## fuzz: every native fuzz target for FUZZTIME each

@@ -140,10 +140,10 @@ func TestReadAtSeesTheWholeFile(t *testing.T) {
 	}
 }
 
-// A module without file_access gets -1 from read_at and cannot extract:
-// the chaos guest never asks, so check the job's gate directly.
+// Without a file-access module a job spools nothing and read_at answers
+// -1: the chaos guest never asks, so check the job's gate directly.
 func TestFilesOnlyForFileAccessModules(t *testing.T) {
-	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}})
+	e := newEngine(t, Config{ModuleDirs: []string{chaosDir}})
 	j, err := e.NewJob(t.Context(), core.FileMeta{Name: "f"}, nil)
 	if err != nil {
 		t.Fatal(err)

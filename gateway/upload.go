@@ -122,6 +122,7 @@ type upload struct {
 	sinkDone    bool   // sink.done was called
 	abortReason string // set by the first stop that wants an abort chunk
 	timer       *time.Timer
+	acked       int64 // the last byte count passed to onAck
 }
 
 // openUpload subscribes to a new job's events, then publishes the job. ctx
@@ -225,6 +226,14 @@ func (u *upload) relay() {
 		}
 		terminal := ev.Type == core.EventVerdict || ev.Type == core.EventError
 		if ev.Type == core.EventVerdict && ev.Verdict != nil {
+			// A verdict means an engine read every chunk, so JetStream
+			// holds them all: the last acknowledgement goes out first
+			// even when the verdict overtook its publish ack.
+			u.mu.Lock()
+			if !u.ended {
+				u.ackLocked(ev.Verdict.Size)
+			}
+			u.mu.Unlock()
 			// Cached before the client sees it: a client that asks again
 			// at once is answered from the cache.
 			u.verdict = ev.Verdict
@@ -323,6 +332,15 @@ func (u *upload) stop(reason string, term *core.Error) {
 	}
 	u.mu.Unlock()
 	u.cancel()
+}
+
+// ackLocked tells the client that JetStream holds bytes bytes, unless it
+// was told as much already. u.mu is held.
+func (u *upload) ackLocked(bytes int64) {
+	if u.onAck != nil && bytes > u.acked {
+		u.acked = bytes
+		u.onAck(bytes)
+	}
 }
 
 // endSinkLocked tells the sink the file is over, once. u.mu is held.
@@ -453,13 +471,11 @@ func (u *upload) ackLoop() {
 		}
 		u.g.metrics.publishSeconds.WithLabelValues("chunk").Observe(time.Since(p.at).Seconds())
 		u.g.putBuf(p.buf)
-		if u.onAck != nil {
-			u.mu.Lock()
-			if !u.ended {
-				u.onAck(p.end)
-			}
-			u.mu.Unlock()
+		u.mu.Lock()
+		if !u.ended {
+			u.ackLocked(p.end)
 		}
+		u.mu.Unlock()
 	}
 }
 

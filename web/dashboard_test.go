@@ -3,6 +3,7 @@
 package web
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -599,6 +600,35 @@ new MutationObserver((ms) => { for (const m of ms) for (const n of m.addedNodes)
 		}
 		if c := b.card(t, "notes.txt"); strings.Contains(strings.Join(c.Findings, " "), "High") {
 			t.Errorf("clean file: findings %q", c.Findings)
+		}
+	})
+
+	t.Run("an archive's members are grouped by path", func(t *testing.T) {
+		var zb bytes.Buffer
+		zw := zip.NewWriter(&zb)
+		for name, data := range map[string][]byte{"docs/eicar.com": eicar(), "readme.txt": []byte("nothing here\n")} {
+			w, err := zw.Create(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Write(data)
+		}
+		zw.Close()
+		zipPath, _ := writeFile(t, dir, "bundle.zip", zb.Bytes())
+		b.upload(t, zipPath)
+		c := b.waitState(t, "bundle.zip", "done", 45*time.Second)
+		if c.Label != "Malicious" || !strings.Contains(strings.Join(c.Reasons, " "), "eicar_test_file in bundle.zip > docs/eicar.com") {
+			t.Errorf("verdict %q, reasons %q; want Malicious because of the member", c.Label, c.Reasons)
+		}
+		group := eval[map[string]string](t, b, `((g) => g && ({
+  label: g.dataset.label ?? "",
+  findings: [...g.querySelectorAll(".findings--child .finding")].map((f) => f.textContent).join(" | "),
+}))(`+cardJS("bundle.zip")+`?.querySelector('.finding--child[data-path="bundle.zip > docs/eicar.com"]'))`)
+		if group == nil || group["label"] != "malicious" || !strings.Contains(group["findings"], "eicar_test_file") {
+			t.Errorf("the member's group is %v, want it malicious, holding the EICAR finding", group)
+		}
+		if n := eval[int](t, b, `(`+cardJS("bundle.zip")+`).querySelectorAll('.finding--child[data-path="bundle.zip > readme.txt"][data-label="clean"]').length`); n != 1 {
+			t.Errorf("%d groups for the clean member, want 1", n)
 		}
 	})
 

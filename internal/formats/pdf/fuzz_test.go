@@ -1,0 +1,57 @@
+package pdf
+
+import (
+	"bytes"
+	"encoding/hex"
+	"testing"
+
+	"athena/internal/formats"
+)
+
+func FuzzScanObjects(f *testing.F) {
+	f.Add(buildPDF("<< /Type /Catalog /OpenAction << /S /J#61vaScript /JS (x) >> >>", streamObj("/Filter /FlateDecode", zlibBytes("abc"))))
+	f.Add([]byte("1 0 obj << /A [1 2 R (a\\)b) <41> /N#41 >> stream\nxx\nendstream endobj"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var obf int
+		objs := scanObjects(b, &obf)
+		for _, o := range objs {
+			if d, ok := o.value.(pdfDict); ok {
+				parseObjStm(o.stream, d, 0, &obf)
+			}
+		}
+	})
+}
+
+func FuzzExtract(f *testing.F) {
+	f.Add(buildPDF("<< /Type /Catalog /OpenAction 2 0 R >>", "<< /S /JavaScript /JS 3 0 R >>", streamObj("/Filter [/ASCIIHexDecode /FlateDecode]", []byte(hex.EncodeToString(zlibBytes("app.alert(1)"))))))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var r recorder
+		if err := Extract(bytes.NewReader(b), int64(len(b)), formats.NewMeter(formats.Budget{}), &r); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func fuzzFilter(f *testing.F, name string, seeds ...[]byte) {
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, _ := decode(name, b, pdfDict{"Predictor": int64(12), "Columns": int64(4)}, 1<<16)
+		if len(out) > 1<<16+4 {
+			t.Fatalf("%s decoded %d bytes past the limit", name, len(out))
+		}
+	})
+}
+
+func FuzzFlate(f *testing.F)    { fuzzFilter(f, "FlateDecode", zlibBytes("hello hello hello")) }
+func FuzzASCIIHex(f *testing.F) { fuzzFilter(f, "ASCIIHexDecode", []byte("41 42 4>")) }
+func FuzzASCII85(f *testing.F) {
+	fuzzFilter(f, "ASCII85Decode", []byte("<~87cURD]i,\"Ebo80~>"), []byte("zz!!"))
+}
+func FuzzLZW(f *testing.F) {
+	fuzzFilter(f, "LZWDecode", []byte{0x80, 0x0B, 0x60, 0x50, 0x22, 0x0C, 0x0C, 0x85, 0x01})
+}
+func FuzzRunLength(f *testing.F) {
+	fuzzFilter(f, "RunLengthDecode", []byte{2, 'a', 'b', 'c', 0xFE, 'z', 128})
+}
