@@ -59,7 +59,8 @@ func newEngine(t testing.TB, cfg Config) *Engine {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// Compiling the modules cold on a loaded machine takes a while.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	e, err := New(ctx, cfg)
 	if err != nil {

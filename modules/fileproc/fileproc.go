@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"slices"
+	"strings"
 
 	"athena/internal/core"
 	"athena/internal/formats"
@@ -46,9 +48,14 @@ func New(emit sdk.Emit) sdk.Analyzer {
 // UseFiles receives the host's file access.
 func (a *Analyzer) UseFiles(f sdk.Files) { a.files = f }
 
-// Begin starts a file.
-func (a *Analyzer) Begin(core.FileMeta) error {
+// Begin starts a file. The option "passwords" (comma-separated) adds to
+// the passwords tried on encrypted members.
+func (a *Analyzer) Begin(meta core.FileMeta) error {
 	a.head, a.size = a.head[:0], 0
+	a.budget = formats.Budget{}.WithDefaults()
+	if extra := meta.Options["passwords"]; extra != "" {
+		a.budget.Passwords = append(slices.Clone(a.budget.Passwords), strings.Split(extra, ",")...)
+	}
 	return nil
 }
 

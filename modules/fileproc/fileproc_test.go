@@ -117,3 +117,15 @@ func TestPDFJavaScriptIsExtracted(t *testing.T) {
 		t.Errorf("findings %v, want a high one for /OpenAction JavaScript", kinds(found))
 	}
 }
+
+func TestPasswordsOption(t *testing.T) {
+	a := New(func(core.Finding) {}).(*Analyzer)
+	a.Begin(core.FileMeta{Options: map[string]string{"passwords": "s3cret,other"}})
+	if want := []string{"infected", "malware", "s3cret", "other"}; !slices.Equal(a.budget.Passwords, want) {
+		t.Errorf("passwords %q, want %q", a.budget.Passwords, want)
+	}
+	a.Begin(core.FileMeta{})
+	if len(a.budget.Passwords) != 2 {
+		t.Errorf("passwords %q leaked into the next file", a.budget.Passwords)
+	}
+}

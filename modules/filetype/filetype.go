@@ -8,7 +8,8 @@
 // github.com/gabriel-vasile/mimetype) and identifies the type as soon as that
 // much has arrived, or at Finish for shorter files, so the engine can route
 // the file to other modules by type while it is still streaming. mimetype
-// decides for every format it covers; plain text, CSV/TSV, HTML and XML
+// decides for every format it covers, and COFF object files, which it does
+// not, are recognised by their file header; plain text, CSV/TSV, HTML and XML
 // results are then refined by scoring heuristics for the script types that
 // attackers use (see scripts.go). One finding of kind KindFileType reports
 // the result; its severity is Low for those script types and Info otherwise.

@@ -1,6 +1,7 @@
 package filetype
 
 import (
+	"encoding/binary"
 	"mime"
 	"path"
 	"strings"
@@ -53,6 +54,9 @@ func Identify(head []byte, name string) Type {
 	if err != nil {
 		media = m.String() // mimetype's own strings always parse; keep it whole if not
 	}
+	if media == "application/octet-stream" && isCOFFObject(head) {
+		return Type{MIME: "application/x-coff", Name: "coff"}
+	}
 	t := Type{MIME: media, Charset: params["charset"], Extension: m.Extension()}
 	if fam, ok := refinable[media]; ok {
 		ext := strings.ToLower(path.Ext(strings.ReplaceAll(name, `\`, "/")))
@@ -77,4 +81,44 @@ func shortName(media, ext string) string {
 	sub = strings.TrimPrefix(sub, "x-")
 	sub = strings.TrimPrefix(sub, "vnd.")
 	return sub
+}
+
+// COFF machine types of the object files Windows toolchains (MSVC, MinGW,
+// LLVM) emit: i386, ARM, ARMv7 Thumb-2, x86-64 and ARM64.
+var coffMachines = map[uint16]bool{0x014c: true, 0x01c0: true, 0x01c4: true, 0x8664: true, 0xaa64: true}
+
+// isCOFFObject reports whether head starts with the file header of a COFF
+// object (an unlinked .obj/.o, which mimetype has no rule for): a known
+// machine, 1 to 96 sections, no optional header (images have one, and an MZ
+// stub before it), and a first section header whose name is printable ASCII
+// padded with NULs (".text", ".drectve", "/4").
+func isCOFFObject(head []byte) bool {
+	const fileHeader, sectionHeader = 20, 40
+	if len(head) < fileHeader+sectionHeader {
+		return false
+	}
+	le := binary.LittleEndian
+	if !coffMachines[le.Uint16(head)] {
+		return false
+	}
+	if n := le.Uint16(head[2:]); n == 0 || n > 96 {
+		return false
+	}
+	if le.Uint16(head[16:]) != 0 { // SizeOfOptionalHeader
+		return false
+	}
+	name := head[fileHeader : fileHeader+8]
+	if name[0] != '.' && name[0] != '/' {
+		return false
+	}
+	padding := false
+	for _, c := range name {
+		switch {
+		case c == 0:
+			padding = true
+		case padding || c < 0x21 || c > 0x7e:
+			return false
+		}
+	}
+	return true
 }

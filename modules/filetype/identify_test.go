@@ -35,6 +35,20 @@ func elfSample() []byte {
 	return b
 }
 
+// coffSample returns the start of an x86-64 COFF object, as MinGW's gcc -c
+// writes it: the file header, without an optional header, and the first
+// section header.
+func coffSample() []byte {
+	b := make([]byte, 256)
+	binary.LittleEndian.PutUint16(b[0:], 0x8664) // machine
+	binary.LittleEndian.PutUint16(b[2:], 6)      // sections
+	binary.LittleEndian.PutUint32(b[8:], 0x198)  // symbol table
+	binary.LittleEndian.PutUint32(b[12:], 18)    // symbols
+	binary.LittleEndian.PutUint16(b[18:], 0x0004)
+	copy(b[20:], ".text")
+	return b
+}
+
 func zipSample(t *testing.T) []byte {
 	t.Helper()
 	var buf bytes.Buffer
@@ -103,6 +117,17 @@ func TestIdentify(t *testing.T) {
 		{name: "zip", data: zipSample(t), mime: "application/zip", typeName: "zip"},
 		{name: "png", data: pngSample(t), mime: "image/png", typeName: "png"},
 		{name: "gzip", data: gzipSample(t), mime: "application/gzip", typeName: "gz"},
+		{name: "coff object", data: coffSample(), mime: "application/x-coff", typeName: "coff"},
+		{
+			name: "coff header with optional header",
+			data: func() []byte { b := coffSample(); b[16] = 0xf0; return b }(),
+			mime: "application/octet-stream", typeName: "unknown",
+		},
+		{
+			name: "coff header with binary section name",
+			data: func() []byte { b := coffSample(); b[21] = 0x01; return b }(),
+			mime: "application/octet-stream", typeName: "unknown",
+		},
 		{name: "random bytes", data: pseudoRandom(1, 512), mime: "application/octet-stream", typeName: "unknown"},
 		{
 			name: "plain text",

@@ -1,0 +1,236 @@
+package engine
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"slices"
+	"strings"
+	"testing"
+
+	"athena/internal/core"
+	"athena/internal/testkit"
+)
+
+// The file processor through the whole pipeline, with the real modules.
+
+func zipOf(t testing.TB, members map[string][]byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, name := range slices.Sorted(func(yield func(string) bool) {
+		for k := range members {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(members[name])
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func tarGzOf(t *testing.T, name string, data []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gw)
+	tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg})
+	tw.Write(data)
+	tw.Close()
+	gw.Close()
+	return buf.Bytes()
+}
+
+func analyseAll(t *testing.T, cfg Config, name string, data []byte) []core.Event {
+	t.Helper()
+	e := newEngine(t, cfg)
+	var events []core.Event
+	v, err := e.Analyze(t.Context(), core.FileMeta{Name: name, Size: int64(len(data))}, bytes.NewReader(data), 64<<10,
+		func(ev core.Event) { events = append(events, ev) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = v
+	return events
+}
+
+func TestPatternInTheDeepestMemberIsFoundWithItsPath(t *testing.T) {
+	deep := zipOf(t, map[string][]byte{"payload/eicar.com": testkit.EICAR(), "notes.txt": []byte("fine\n")})
+	mid := tarGzOf(t, "inner.zip", deep)
+	top := zipOf(t, map[string][]byte{"bundle/inner.tar.gz": mid})
+	events := analyseAll(t, Config{ModuleDirs: []string{builtinDir}}, "top.zip", top)
+	want := "top.zip > bundle/inner.tar.gz > data > inner.zip > payload/eicar.com"
+	var found []string
+	for _, f := range findingsOf(events, "pattern") {
+		if f.Rule == "eicar_test_file" {
+			found = append(found, f.Path)
+		}
+	}
+	if !slices.Contains(found, want) {
+		t.Fatalf("eicar found in %q, want %q among them", found, want)
+	}
+	if v := verdictOf(t, events); v.Label != core.LabelMalicious || v.Partial {
+		t.Errorf("verdict %+v, want malicious and complete", v)
+	}
+}
+
+// overlappingZip is the non-recursive zip bomb: two central directory
+// entries share one local file's data.
+func overlappingZip() []byte {
+	data := bytes.Repeat([]byte("A"), 1000)
+	crc := crc32.ChecksumIEEE(data)
+	var b bytes.Buffer
+	le := func(v any) { binary.Write(&b, binary.LittleEndian, v) }
+	le(uint32(0x04034b50))
+	le([]uint16{20, 0, 0, 0, 0})
+	le([]uint32{crc, uint32(len(data)), uint32(len(data))})
+	le([]uint16{1, 0})
+	b.WriteString("a")
+	b.Write(data)
+	cd := b.Len()
+	for _, name := range []string{"a", "b"} {
+		le(uint32(0x02014b50))
+		le([]uint16{20, 20, 0, 0, 0, 0})
+		le([]uint32{crc, uint32(len(data)), uint32(len(data))})
+		le([]uint16{1, 0, 0, 0, 0})
+		le([]uint32{0, 0}) // external attributes, local header at 0
+		b.WriteString(name)
+	}
+	size := b.Len() - cd
+	le(uint32(0x06054b50))
+	le([]uint16{0, 0, 2, 2})
+	le([]uint32{uint32(size), uint32(cd)})
+	le(uint16(0))
+	return b.Bytes()
+}
+
+func TestBombsAreStoppedByTheirBudgets(t *testing.T) {
+	t.Run("overlapping entries", func(t *testing.T) {
+		events := analyseAll(t, Config{ModuleDirs: []string{builtinDir}}, "bomb.zip", overlappingZip())
+		if f := findingsOf(events, "archive_bomb"); len(f) != 1 || f[0].Severity < core.High {
+			t.Errorf("archive_bomb findings %+v, want one, high", f)
+		}
+	})
+	t.Run("10-level recursive zip", func(t *testing.T) {
+		data := []byte("the innermost file\n")
+		for i := range 10 {
+			data = zipOf(t, map[string][]byte{fmt.Sprintf("level-%d.zip", 9-i): data})
+		}
+		events := analyseAll(t, Config{ModuleDirs: []string{builtinDir}}, "nest.zip", data)
+		budget := findingsOf(events, core.KindBudgetExceeded)
+		if len(budget) != 1 || budget[0].Detail["budget"] != "depth" || budget[0].Detail["limit"] != 8 {
+			t.Fatalf("budget findings %+v, want one depth finding at the default limit 8", budget)
+		}
+		// The child at depth 8 may not extract its own (depth 9).
+		if !strings.HasSuffix(budget[0].Path, "level-7.zip") || strings.Count(budget[0].Path, " > ") != 8 || budget[0].Detail["member"] != "level-8.zip" {
+			t.Errorf("depth finding %+v, want it in the child at depth 8, about level-8.zip", budget[0])
+		}
+		if v := verdictOf(t, events); !v.Partial {
+			t.Errorf("verdict %+v, want partial", v)
+		}
+	})
+}
+
+// peakMemory is the largest linear memory among a module's idle instances.
+func peakMemory(e *Engine, name string) uint64 {
+	md := e.modules[slices.IndexFunc(e.modules, func(m *module) bool { return m.man.Name == name })]
+	md.mu.Lock()
+	defer md.mu.Unlock()
+	var peak uint64
+	for _, in := range md.idle {
+		peak = max(peak, in.w.memoryBytes())
+	}
+	return peak
+}
+
+// benchFileproc analyses data with the file processor alone (children go
+// through it too) and reports MB/s of the top file and the instance's
+// memory afterwards.
+func benchFileproc(b *testing.B, name string, data []byte) {
+	e := newEngine(b, Config{ModuleDirs: []string{builtinDir}, Only: []string{"fileproc"}, Concurrency: 1})
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for range b.N {
+		if _, err := e.Analyze(b.Context(), core.FileMeta{Name: name}, bytes.NewReader(data), 64<<10, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(peakMemory(e, "fileproc"))/(1<<20), "instance-MiB")
+}
+
+// noise is deterministic, poorly compressible bytes.
+func noise(n int) []byte {
+	out := make([]byte, n)
+	x := uint64(0x9e3779b97f4a7c15)
+	for i := range out {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		out[i] = byte(x)
+	}
+	return out
+}
+
+func BenchmarkFileprocZip(b *testing.B) {
+	members := map[string][]byte{}
+	for i := range 64 {
+		m := noise(256 << 10)
+		copy(m, fmt.Sprintf("member %d text, then noise\n", i))
+		members[fmt.Sprintf("dir/m%02d.bin", i)] = m
+	}
+	benchFileproc(b, "many.zip", zipOf(b, members))
+}
+
+func BenchmarkFileprocRecursiveZip(b *testing.B) {
+	data := noise(1 << 20)
+	for i := range 10 {
+		data = zipOf(b, map[string][]byte{fmt.Sprintf("level-%d.zip", 9-i): data, "pad.bin": noise(1 << 20)})
+	}
+	benchFileproc(b, "nest.zip", data)
+}
+
+func BenchmarkFileprocPE(b *testing.B) {
+	// A PE header (MZ, PE\0\0, COFF, optional header, two sections) over
+	// 16 MiB of noise: the module reads the headers, measures section
+	// entropy and hashes the overlay.
+	data := noise(16 << 20)
+	copy(data, "MZ")
+	binary.LittleEndian.PutUint32(data[0x3c:], 0x80)
+	copy(data[0x80:], "PE\x00\x00")
+	binary.LittleEndian.PutUint16(data[0x84:], 0x14c) // i386
+	binary.LittleEndian.PutUint16(data[0x86:], 2)     // sections
+	binary.LittleEndian.PutUint16(data[0x94:], 0xe0)  // optional header size
+	binary.LittleEndian.PutUint16(data[0x96:], 0x102)
+	opt := data[0x98:]
+	binary.LittleEndian.PutUint16(opt, 0x10b)
+	binary.LittleEndian.PutUint32(opt[16:], 0x1000) // entry point
+	binary.LittleEndian.PutUint32(opt[32:], 0x1000) // section alignment
+	binary.LittleEndian.PutUint32(opt[36:], 0x200)  // file alignment
+	binary.LittleEndian.PutUint32(opt[56:], 0x3000) // image size
+	binary.LittleEndian.PutUint32(opt[60:], 0x200)  // headers size
+	binary.LittleEndian.PutUint32(opt[92:], 16)
+	sec := data[0x98+0xe0:]
+	for i, name := range []string{".text", ".data"} {
+		s := sec[i*40:]
+		copy(s, name)
+		binary.LittleEndian.PutUint32(s[8:], 4<<20)            // virtual size
+		binary.LittleEndian.PutUint32(s[12:], uint32(i+1)<<12) // virtual address
+		binary.LittleEndian.PutUint32(s[16:], 4<<20)           // raw size
+		binary.LittleEndian.PutUint32(s[20:], 0x200+uint32(i)*(4<<20))
+		binary.LittleEndian.PutUint32(s[36:], 0x60000020)
+	}
+	benchFileproc(b, "big.exe", data)
+}
