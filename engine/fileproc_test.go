@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"athena/internal/core"
+	"athena/internal/formats/formatstest"
 	"athena/internal/testkit"
 )
 
@@ -67,11 +68,13 @@ func analyseAll(t *testing.T, cfg Config, name string, data []byte) []core.Event
 }
 
 func TestPatternInTheDeepestMemberIsFoundWithItsPath(t *testing.T) {
-	deep := zipOf(t, map[string][]byte{"payload/eicar.com": testkit.EICAR(), "notes.txt": []byte("fine\n")})
+	eicar := testkit.EICAR()
+	sevenZ := formatstest.SevenZip("payload/eicar.com", eicar, nil, len(eicar))
+	deep := zipOf(t, map[string][]byte{"inner.7z": sevenZ, "notes.txt": []byte("fine\n")})
 	mid := tarGzOf(t, "inner.zip", deep)
 	top := zipOf(t, map[string][]byte{"bundle/inner.tar.gz": mid})
 	events := analyseAll(t, Config{ModuleDirs: []string{builtinDir}}, "top.zip", top)
-	want := "top.zip > bundle/inner.tar.gz > data > inner.zip > payload/eicar.com"
+	want := "top.zip > bundle/inner.tar.gz > data > inner.zip > inner.7z > payload/eicar.com"
 	var found []string
 	for _, f := range findingsOf(events, "pattern") {
 		if f.Rule == "eicar_test_file" {

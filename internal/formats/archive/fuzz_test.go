@@ -9,6 +9,7 @@ import (
 
 	"athena/internal/core"
 	"athena/internal/formats"
+	"athena/internal/formats/formatstest"
 )
 
 func jsonSize(f core.Finding) (int, error) {
@@ -48,8 +49,8 @@ func FuzzExtract(f *testing.F) {
 	f.Add(uint8(3), bzip2Hello)
 	f.Add(uint8(4), makeXz(f, []byte("xz member")))
 	f.Add(uint8(5), makeZstd(f, []byte("zstd member")))
-	f.Add(uint8(6), make7z("a.txt", []byte("7z member"), nil, 9))
-	f.Add(uint8(6), make7z("b.txt", []byte{0x01, 0x00, 0x02, 'h', 'i', 0x0a, 0x00}, []byte{0x21, 0x21, 0x01, 16}, 3))
+	f.Add(uint8(6), formatstest.SevenZip("a.txt", []byte("7z member"), nil, 9))
+	f.Add(uint8(6), formatstest.SevenZip("b.txt", []byte{0x01, 0x00, 0x02, 'h', 'i', 0x0a, 0x00}, []byte{0x21, 0x21, 0x01, 16}, 3))
 	f.Add(uint8(7), makeRar5(map[string][]byte{"a": []byte("rar member")}, []string{"a"}))
 	f.Add(uint8(8), []byte(testEML))
 	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
