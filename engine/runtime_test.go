@@ -57,7 +57,7 @@ type guest struct {
 func newGuest(tb testing.TB, e *Engine, name string) *guest {
 	tb.Helper()
 	md := moduleNamed(tb, e, name)
-	in, err := md.get(context.Background(), nil)
+	in, err := md.get(context.Background(), md.setting())
 	if err != nil {
 		tb.Fatalf("instance of %s: %v", name, err)
 	}
