@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"athena/internal/core"
+	"athena/internal/peord"
 )
 
 // Limits of the PE walk.
@@ -271,14 +272,7 @@ func (p *peFile) parseImports(s *source) {
 
 // ordinalName names a function imported by ordinal as pefile does: its
 // known name for ws2_32, wsock32 and oleaut32, otherwise "ordN".
-func ordinalName(dll string, ord uint64) string {
-	if names := ordinalNames[strings.ToLower(dll)]; names != nil {
-		if name, ok := names[int64(ord)]; ok {
-			return name
-		}
-	}
-	return "ord" + strconv.FormatUint(ord, 10)
-}
+func ordinalName(dll string, ord uint64) string { return peord.Name(dll, int64(ord)) }
 
 // imphash is pefile's import hash: the MD5 of "dll.function" pairs,
 // lowercased, the dll without a .dll/.ocx/.sys extension, joined by

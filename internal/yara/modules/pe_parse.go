@@ -3,6 +3,8 @@ package modules
 import (
 	"bytes"
 	"encoding/binary"
+
+	"athena/internal/peord"
 )
 
 // Limits on the work done for one file, as YARA caps them.
@@ -758,3 +760,7 @@ func (p *peFile) resourceName(base, v int64) peResourceName {
 	}
 	return peResourceName{name: p.data[off+2 : off+2+2*n]}
 }
+
+// ordinalName names a function imported by ordinal: its known name for the
+// few DLLs whose ordinals YARA knows, otherwise "ordN".
+func ordinalName(dll []byte, ord int64) []byte { return []byte(peord.Name(string(dll), ord)) }
