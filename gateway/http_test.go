@@ -437,12 +437,12 @@ func TestMetricsAfterUpload(t *testing.T) {
 	}
 }
 
-// TestCurlExample runs the docs/api.md example when curl is installed.
+// TestCurlExample runs the docs/api.md example with curl.
 func TestCurlExample(t *testing.T) {
 	t.Parallel()
 	curl, err := exec.LookPath("curl")
 	if err != nil {
-		t.Skip("curl not installed")
+		t.Fatal("curl is a test dependency (make deps installs it)")
 	}
 	h := newHarness(t, harnessOpts{})
 	file := filepath.Join(t.TempDir(), "sample.bin")

@@ -17,7 +17,7 @@ import (
 func TestScriptsParse(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node not installed")
+		t.Fatal("node is a test dependency (make deps installs nodejs)")
 	}
 	scripts, _ := filepath.Glob("*.js")
 	if len(scripts) < 4 {

@@ -193,7 +193,7 @@ func TestGenerateSizes(t *testing.T) {
 func TestRulesCompileWithYara(t *testing.T) {
 	yara, err := exec.LookPath("yara")
 	if err != nil {
-		t.Skip("yara not installed (apt-get install yara)")
+		t.Fatal("yara is a test dependency (make deps installs it)")
 	}
 	dir := t.TempDir()
 	rules := filepath.Join(dir, "bench.yar")
