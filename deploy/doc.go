@@ -15,7 +15,7 @@
 //   - run here with their manifests' args against an embedded NATS and a
 //     local redis-server with the Redis manifest's options, the gateway and
 //     engine processes answer 200 on every HTTP probe and scrape path, and
-//     the gateways report the verdict cache ok (skipped with -short);
+//     the gateways report the verdict cache ok;
 //   - the Dockerfile copies files that exist, invokes make targets that
 //     exist and runs as a non-root user.
 package deploy

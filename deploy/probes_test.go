@@ -31,9 +31,6 @@ import (
 // HTTP probe and the Prometheus scrape path of every container must answer
 // 200: the gateway's /readyz only does once an engine reports presence.
 func TestProbesAgainstBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts NATS, gateways and engines; skipped with -short")
-	}
 	s := loadManifests(t)
 	bin := buildAthena(t)
 	modules := filepath.Join(t.TempDir(), "modules")

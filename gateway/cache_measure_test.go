@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -12,35 +11,33 @@ import (
 
 	"athena/internal/cache"
 	"athena/internal/redistest"
+	"athena/internal/testkit"
 )
 
-// TestMeasureCacheHits is a measured run, not a check: with
-// ATHENA_MEASURE=1 it reports cache-hit verdict lookups per second and
+// BenchmarkCacheHits is a measured run of a fixed workload (run it once,
+// -benchtime 1x): it reports cache-hit verdict lookups per second and
 // their p50/p99 over HTTP/2 (GET /v1/verdicts/{sha256}, 16 concurrent
 // streams on one connection) and over one WebSocket (declared-hash starts,
 // one at a time), with the gateway's L1 on and off (off: every hit is a
 // Redis GET).
 //
-//	ATHENA_MEASURE=1 go test ./gateway -run TestMeasureCacheHits -v
-func TestMeasureCacheHits(t *testing.T) {
-	if os.Getenv("ATHENA_MEASURE") == "" {
-		t.Skip("set ATHENA_MEASURE=1")
-	}
-	rs := redistest.Start(t)
+//	go test ./gateway -run '^$' -bench BenchmarkCacheHits -benchtime 1x -v
+func BenchmarkCacheHits(b *testing.B) {
+	rs := redistest.Start(b)
 	for _, l1 := range []bool{true, false} {
-		t.Run(fmt.Sprintf("l1=%v", l1), func(t *testing.T) {
+		b.Run(fmt.Sprintf("l1=%v", l1), func(b *testing.B) {
 			cfg := cache.Config{RedisURL: rs.URL}
 			if !l1 {
 				cfg.L1MaxEntries = -1
 			}
 			c, err := cache.New(context.Background(), cfg)
 			if err != nil {
-				t.Fatal(err)
+				b.Fatal(err)
 			}
 			defer c.Close(context.Background())
-			h := newHarness(t, harnessOpts{cfg: func(gc *Config) { gc.Cache = c }})
-			waitFor(t, testTimeout, "fingerprint", func() bool { return slices.Equal(h.g.presence.fingerprints(), []string{fakeFP}) })
-			ec := engineCache(t, rs)
+			h := newHarness(b, harnessOpts{cfg: func(gc *Config) { gc.Cache = c }})
+			testkit.WaitFor(b, testTimeout, "fingerprint", func() bool { return slices.Equal(h.g.presence.fingerprints(), []string{fakeFP}) })
+			ec := engineCache(b, rs)
 			const files = 1000
 			hashes := make([]string, files)
 			for i := range files {
@@ -48,7 +45,7 @@ func TestMeasureCacheHits(t *testing.T) {
 				v := verdictFor(data, fakeFP)
 				hashes[i] = v.SHA256
 				if err := ec.Put(context.Background(), cache.Key{SHA256: v.SHA256, Fingerprint: fakeFP}, v, nil); err != nil {
-					t.Fatal(err)
+					b.Fatal(err)
 				}
 			}
 			// HTTP/2.
@@ -65,7 +62,7 @@ func TestMeasureCacheHits(t *testing.T) {
 						s := time.Now()
 						resp, err := cl.Get(h.baseURL() + "/v1/verdicts/" + hashes[(w*per+i)%files])
 						if err != nil || resp.StatusCode != 200 {
-							t.Errorf("GET: %v", err)
+							b.Errorf("GET: %v", err)
 							return
 						}
 						io.Copy(io.Discard, resp.Body)
@@ -75,7 +72,7 @@ func TestMeasureCacheHits(t *testing.T) {
 				}()
 			}
 			wg.Wait()
-			report(t, "http2 GET /v1/verdicts/{sha256}, 16 streams", slices.Concat(lat...), time.Since(t0))
+			report(b, "http2 GET /v1/verdicts/{sha256}, 16 streams", slices.Concat(lat...), time.Since(t0))
 
 			// A batch of 1,000 (all known) over HTTP/2, brotli accepted.
 			var bl []time.Duration
@@ -83,12 +80,12 @@ func TestMeasureCacheHits(t *testing.T) {
 			for range 50 {
 				s := time.Now()
 				var got batchResponse
-				if code, _ := getJSON(t, cl, "POST", h.baseURL()+"/v1/verdicts/batch", "br", batchRequest{SHA256: hashes}, &got); code != 200 || len(got.Verdicts) != files {
-					t.Fatalf("batch: %d, %d verdicts", code, len(got.Verdicts))
+				if code, _ := getJSON(b, cl, "POST", h.baseURL()+"/v1/verdicts/batch", "br", batchRequest{SHA256: hashes}, &got); code != 200 || len(got.Verdicts) != files {
+					b.Fatalf("batch: %d, %d verdicts", code, len(got.Verdicts))
 				}
 				bl = append(bl, time.Since(s))
 			}
-			report(t, "http2 POST /v1/verdicts/batch of 1,000 (br)", bl, time.Since(t0))
+			report(b, "http2 POST /v1/verdicts/batch of 1,000 (br)", bl, time.Since(t0))
 
 			// WebSocket: start with a declared sha256, wait for the verdict.
 			ws := h.mustDialWS()
@@ -100,21 +97,21 @@ func TestMeasureCacheHits(t *testing.T) {
 				ws.writeText(map[string]any{"type": "start", "stream": n, "sha256": hashes[i%files]})
 				msgs, err := ws.until(n, "verdict", "error")
 				if err != nil || len(msgs) != 2 || !msgs[1].Verdict.Cached {
-					t.Fatalf("ws: %v %s", err, rawOf(msgs))
+					b.Fatalf("ws: %v %s", err, rawOf(msgs))
 				}
 				wl = append(wl, time.Since(s))
 			}
-			report(t, "websocket declared-hash start, sequential", wl, time.Since(t0))
+			report(b, "websocket declared-hash start, sequential", wl, time.Since(t0))
 			st := c.Stats()
-			t.Logf("gateway cache: l1 get p50 %.1fus p99 %.1fus; l2 (redis) get p50 %.1fus p99 %.1fus n=%d",
+			b.Logf("gateway cache: l1 get p50 %.1fus p99 %.1fus; l2 (redis) get p50 %.1fus p99 %.1fus n=%d",
 				st.L1.Latency["get"].P50US, st.L1.Latency["get"].P99US, st.L2.Latency["get"].P50US, st.L2.Latency["get"].P99US, st.L2.Latency["get"].Count)
 		})
 	}
 }
 
-func report(t *testing.T, what string, lat []time.Duration, total time.Duration) {
+func report(b *testing.B, what string, lat []time.Duration, total time.Duration) {
 	slices.Sort(lat)
 	q := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))] }
-	t.Logf("%s: %d lookups in %v = %.0f/s, p50 %v, p99 %v", what, len(lat), total.Round(time.Millisecond),
+	b.Logf("%s: %d lookups in %v = %.0f/s, p50 %v, p99 %v", what, len(lat), total.Round(time.Millisecond),
 		float64(len(lat))/total.Seconds(), q(0.5).Round(time.Microsecond), q(0.99).Round(time.Microsecond))
 }

@@ -18,12 +18,13 @@ import (
 	"athena/internal/cache"
 	"athena/internal/core"
 	"athena/internal/redistest"
+	"athena/internal/testkit"
 	"athena/streams"
 )
 
 // newCacheHarness is a harness whose gateway has a verdict cache on a real
 // redis-server (rs nil: L1 only).
-func newCacheHarness(t *testing.T, rs *redistest.Server, relayed bool) (*harness, *cache.Cache) {
+func newCacheHarness(t testing.TB, rs *redistest.Server, relayed bool) (*harness, *cache.Cache) {
 	t.Helper()
 	cfg := cache.Config{HealthInterval: 50 * time.Millisecond}
 	if rs != nil {
@@ -38,14 +39,14 @@ func newCacheHarness(t *testing.T, rs *redistest.Server, relayed bool) (*harness
 		gc.Cache, gc.CacheRelayedVerdicts = c, relayed
 		gc.CoalesceWait = 20 * time.Second
 	}})
-	waitFor(t, testTimeout, "the engine's fingerprint", func() bool {
+	testkit.WaitFor(t, testTimeout, "the engine's fingerprint", func() bool {
 		return slices.Equal(h.g.presence.fingerprints(), []string{fakeFP})
 	})
 	return h, c
 }
 
 // engineCache is the cache an engine process would write, on the same Redis.
-func engineCache(t *testing.T, rs *redistest.Server) *cache.Cache {
+func engineCache(t testing.TB, rs *redistest.Server) *cache.Cache {
 	t.Helper()
 	c, err := cache.New(context.Background(), cache.Config{RedisURL: rs.URL, L1MaxEntries: -1})
 	if err != nil {
@@ -216,7 +217,7 @@ func TestCoalesce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer first.Body.Close()
-	waitFor(t, testTimeout, "the first upload's flight", func() bool {
+	testkit.WaitFor(t, testTimeout, "the first upload's flight", func() bool {
 		h.g.flightMu.Lock()
 		defer h.g.flightMu.Unlock()
 		return h.g.flights[sum] != nil
@@ -256,7 +257,7 @@ func TestCoalesce(t *testing.T) {
 
 // getJSON sends a request and decodes its JSON answer, undoing any
 // content encoding; it returns the status and the encoding.
-func getJSON(t *testing.T, c *http.Client, method, url, accept string, body any, out any) (int, string) {
+func getJSON(t testing.TB, c *http.Client, method, url, accept string, body any, out any) (int, string) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -361,14 +362,14 @@ func TestVerdictAPI(t *testing.T) {
 	// A pipeline change: the engine now announces another fingerprint,
 	// and verdicts of the old one are no longer served.
 	h.eng.setFingerprint("fakefp2")
-	waitFor(t, testTimeout, "the new fingerprint", func() bool {
+	testkit.WaitFor(t, testTimeout, "the new fingerprint", func() bool {
 		return slices.Equal(h.g.presence.fingerprints(), []string{"fakefp2"})
 	})
 	if code, _ := getJSON(t, cl, "GET", h.baseURL()+"/v1/verdicts/"+hashes[0], "", nil, &e); code != 404 {
 		t.Errorf("GET after a fingerprint change: %d, want 404", code)
 	}
 	h.eng.setFingerprint(fakeFP)
-	waitFor(t, testTimeout, "the old fingerprint", func() bool {
+	testkit.WaitFor(t, testTimeout, "the old fingerprint", func() bool {
 		return slices.Equal(h.g.presence.fingerprints(), []string{fakeFP})
 	})
 
@@ -401,7 +402,7 @@ func TestCacheRedisDown(t *testing.T) {
 	rs.Kill()
 	c.Get(ctx, key) // notices at once rather than at the next probe
 	var ready map[string]any
-	waitFor(t, testTimeout, "readyz degraded", func() bool {
+	testkit.WaitFor(t, testTimeout, "readyz degraded", func() bool {
 		code, _ := getJSON(t, cl, "GET", h.baseURL()+"/readyz", "", nil, &ready)
 		return code == 200 && ready["status"] == "degraded"
 	})
@@ -421,7 +422,7 @@ func TestCacheRedisDown(t *testing.T) {
 	}
 
 	rs.Restart()
-	waitFor(t, testTimeout, "readyz ready", func() bool {
+	testkit.WaitFor(t, testTimeout, "readyz ready", func() bool {
 		code, _ := getJSON(t, cl, "GET", h.baseURL()+"/readyz", "", nil, &ready)
 		return code == 200 && ready["status"] == "ready"
 	})
@@ -461,7 +462,7 @@ func TestCoalesceLeaderFails(t *testing.T) {
 	if err := ws.writeText(map[string]any{"type": "start", "stream": 7, "sha256": sum, "size": len(data)}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, testTimeout, "the second upload to wait", func() bool {
+	testkit.WaitFor(t, testTimeout, "the second upload to wait", func() bool {
 		h.g.flightMu.Lock()
 		defer h.g.flightMu.Unlock()
 		return h.g.flights[sum] != nil

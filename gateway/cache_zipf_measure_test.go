@@ -3,7 +3,6 @@ package gateway
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -13,8 +12,8 @@ import (
 	"athena/internal/redistest"
 )
 
-// TestMeasureZipfHitRate is a measured run, not a check: with
-// ATHENA_MEASURE=1 it replays a Zipf-distributed request mix (s=1.1, v=1,
+// BenchmarkZipfHitRate is a measured run of a fixed workload (run it once,
+// -benchtime 1x): it replays a Zipf-distributed request mix (s=1.1, v=1,
 // fixed seed) over a catalogue of small files against a gateway with the
 // verdict cache on a real redis-server. Each request does what a client
 // that knows the file's sha256 does: POST /v1/analyze with X-Athena-SHA256
@@ -23,17 +22,14 @@ import (
 // the ideal for the sequence (1 - distinct/requests), requests/s, and the
 // latency of hits and of misses. Only correctness is asserted.
 //
-//	ATHENA_MEASURE=1 go test ./gateway -run TestMeasureZipfHitRate -v -count=1
-func TestMeasureZipfHitRate(t *testing.T) {
-	if os.Getenv("ATHENA_MEASURE") == "" {
-		t.Skip("set ATHENA_MEASURE=1")
-	}
+//	go test ./gateway -run '^$' -bench BenchmarkZipfHitRate -benchtime 1x -v
+func BenchmarkZipfHitRate(b *testing.B) {
 	const (
 		files    = 500
 		requests = 5000
 		clients  = 8
 	)
-	h, _ := newCacheHarness(t, redistest.Start(t), true)
+	h, _ := newCacheHarness(b, redistest.Start(b), true)
 	cl := h.client("h2c")
 
 	// The catalogue: distinct files of 1 to 8 KiB from a seeded PRNG.
@@ -78,7 +74,7 @@ func TestMeasureZipfHitRate(t *testing.T) {
 		if resp.StatusCode != 200 {
 			return hit, fmt.Errorf("status %s", resp.Status)
 		}
-		evs, err := eventsUntil(ndjson(t, resp.Body))
+		evs, err := eventsUntil(ndjson(b, resp.Body))
 		if err != nil {
 			return hit, err
 		}
@@ -102,7 +98,7 @@ func TestMeasureZipfHitRate(t *testing.T) {
 				hit, err := one(seq[n])
 				d := time.Since(s)
 				if err != nil {
-					t.Errorf("request %d (file %d): %v", n, seq[n], err)
+					b.Errorf("request %d (file %d): %v", n, seq[n], err)
 					return
 				}
 				mu.Lock()
@@ -117,28 +113,28 @@ func TestMeasureZipfHitRate(t *testing.T) {
 	}
 	wg.Wait()
 	total := time.Since(t0)
-	if t.Failed() {
+	if b.Failed() {
 		return
 	}
 	if got := len(hitLat) + len(missLat); got != requests {
-		t.Fatalf("hits %d + misses %d = %d, want %d", len(hitLat), len(missLat), got, requests)
+		b.Fatalf("hits %d + misses %d = %d, want %d", len(hitLat), len(missLat), got, requests)
 	}
-	t.Logf("zipf s=1.1 v=1 over %d files, %d requests, %d clients on one h2c connection: %d distinct files",
+	b.Logf("zipf s=1.1 v=1 over %d files, %d requests, %d clients on one h2c connection: %d distinct files",
 		files, requests, clients, len(distinct))
-	t.Logf("hit rate %.2f%% (%d hits, %d misses); ideal for this sequence %.2f%% (1 - %d/%d)",
+	b.Logf("hit rate %.2f%% (%d hits, %d misses); ideal for this sequence %.2f%% (1 - %d/%d)",
 		100*float64(len(hitLat))/requests, len(hitLat), len(missLat),
 		100*(1-float64(len(distinct))/requests), len(distinct), requests)
-	t.Logf("%d requests in %v = %.0f requests/s", requests, total.Round(time.Millisecond), requests/total.Seconds())
-	quantiles(t, "hits", hitLat)
-	quantiles(t, "misses", missLat)
+	b.Logf("%d requests in %v = %.0f requests/s", requests, total.Round(time.Millisecond), requests/total.Seconds())
+	quantiles(b, "hits", hitLat)
+	quantiles(b, "misses", missLat)
 }
 
-func quantiles(t *testing.T, what string, lat []time.Duration) {
+func quantiles(b *testing.B, what string, lat []time.Duration) {
 	if len(lat) == 0 {
-		t.Logf("%s: none", what)
+		b.Logf("%s: none", what)
 		return
 	}
 	slices.Sort(lat)
 	q := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))].Round(time.Microsecond) }
-	t.Logf("%s: n=%d, p50 %v, p95 %v, p99 %v", what, len(lat), q(0.5), q(0.95), q(0.99))
+	b.Logf("%s: n=%d, p50 %v, p95 %v, p99 %v", what, len(lat), q(0.5), q(0.95), q(0.99))
 }

@@ -36,6 +36,7 @@ import (
 
 	"athena/internal/core"
 	"athena/internal/natsembed"
+	"athena/internal/testkit"
 	"athena/streams"
 )
 
@@ -49,20 +50,6 @@ var marker = []byte("ATHENA-TEST-MARKER")
 var testTopology = streams.Topology{Storage: jetstream.MemoryStorage, ChunkMaxBytes: 512 << 20}
 
 const testTimeout = 30 * time.Second
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
-}
 
 // fileOf returns n bytes of deterministic content, with the marker at
 // offset 0 when marked.
@@ -86,7 +73,7 @@ func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:
 // harness is a gateway served on a real listener over an embedded NATS
 // server, with a fake engine.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	ns     *server.Server
 	nc     *nats.Conn
 	js     jetstream.JetStream
@@ -106,7 +93,7 @@ type harnessOpts struct {
 	noPresence bool
 }
 
-func newHarness(t *testing.T, opts harnessOpts) *harness {
+func newHarness(t testing.TB, opts harnessOpts) *harness {
 	t.Helper()
 	ns, err := natsembed.Start(natsembed.Config{StoreDir: t.TempDir()})
 	if err != nil {
@@ -146,7 +133,7 @@ func newHarness(t *testing.T, opts harnessOpts) *harness {
 		h.tls, h.pool = selfSigned(t)
 	}
 	if !opts.noPresence {
-		waitFor(t, testTimeout, "the gateway to see the engine", func() bool { return h.g.ready() == nil })
+		testkit.WaitFor(t, testTimeout, "the gateway to see the engine", func() bool { return h.g.ready() == nil })
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
@@ -171,14 +158,14 @@ func (h *harness) stop() error {
 	}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
 
-func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
+func selfSigned(t testing.TB) (*tls.Config, *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -253,7 +240,7 @@ func (h *harness) lastChunk(job string) (nats.Header, bool) {
 // the given reason.
 func (h *harness) waitAbortChunk(job, reason string) {
 	h.t.Helper()
-	waitFor(h.t, testTimeout, "abort chunk "+reason+" for job "+job, func() bool {
+	testkit.WaitFor(h.t, testTimeout, "abort chunk "+reason+" for job "+job, func() bool {
 		hdr, ok := h.lastChunk(job)
 		return ok && hdr.Get(streams.HeaderAbort) == reason
 	})
@@ -264,7 +251,7 @@ func (h *harness) waitAbortChunk(job, reason string) {
 // chunk contains the marker, then a verdict on the last chunk, or an
 // "aborted" error on an abort chunk. It sends presence heartbeats.
 type fakeEngine struct {
-	t      *testing.T
+	t      testing.TB
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	ctx    context.Context
@@ -301,7 +288,7 @@ func (e *fakeEngine) setFingerprint(fp string) {
 	e.fp = fp
 }
 
-func startFakeEngine(t *testing.T, url string, presence bool) *fakeEngine {
+func startFakeEngine(t testing.TB, url string, presence bool) *fakeEngine {
 	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
@@ -487,7 +474,7 @@ func (m wsMsg) terminal() bool {
 // wsClient is a test client that routes server messages to channels by
 // stream (events by the job announced in "accepted").
 type wsClient struct {
-	t    *testing.T
+	t    testing.TB
 	conn *websocket.Conn
 	wmu  sync.Mutex
 
@@ -729,7 +716,7 @@ func checkVerdict(v *core.Verdict, data []byte, marked bool) error {
 }
 
 // ndjson reads events from an NDJSON body into a channel, closed at EOF.
-func ndjson(t *testing.T, r io.Reader) <-chan core.Event {
+func ndjson(t testing.TB, r io.Reader) <-chan core.Event {
 	ch := make(chan core.Event, 8192)
 	go func() {
 		defer close(ch)

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"athena/internal/core"
+	"athena/internal/testkit"
 )
 
 // TestHTTPFindingBeforeLastChunk posts a large file over HTTP/1.1 (full
@@ -367,13 +368,13 @@ func TestReadiness(t *testing.T) {
 	}
 
 	h.eng.startPresence()
-	waitFor(t, testTimeout, "/readyz 200 after presence", func() bool { return status("/readyz") == http.StatusOK })
+	testkit.WaitFor(t, testTimeout, "/readyz 200 after presence", func() bool { return status("/readyz") == http.StatusOK })
 	h.eng.stopPresence(true)
-	waitFor(t, testTimeout, "/readyz 503 after the engine left", func() bool { return status("/readyz") == http.StatusServiceUnavailable })
+	testkit.WaitFor(t, testTimeout, "/readyz 503 after the engine left", func() bool { return status("/readyz") == http.StatusServiceUnavailable })
 	h.eng.startPresence()
-	waitFor(t, testTimeout, "/readyz 200 after presence", func() bool { return status("/readyz") == http.StatusOK })
+	testkit.WaitFor(t, testTimeout, "/readyz 200 after presence", func() bool { return status("/readyz") == http.StatusOK })
 	h.eng.stopPresence(false)
-	waitFor(t, testTimeout, "/readyz 503 once presence is stale", func() bool { return status("/readyz") == http.StatusServiceUnavailable })
+	testkit.WaitFor(t, testTimeout, "/readyz 503 once presence is stale", func() bool { return status("/readyz") == http.StatusServiceUnavailable })
 
 	resp, err = c.Get(h.baseURL() + "/metrics")
 	if err != nil {
@@ -418,7 +419,7 @@ func TestMetricsAfterUpload(t *testing.T) {
 		return seen
 	}
 	// The handler records the request after the client has the verdict.
-	waitFor(t, testTimeout, "the request to be counted", func() bool {
+	testkit.WaitFor(t, testTimeout, "the request to be counted", func() bool {
 		return seen()["athena_gateway_http_requests_total"] >= 1
 	})
 	got := seen()

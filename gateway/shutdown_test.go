@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"athena/internal/core"
+	"athena/internal/testkit"
 )
 
 // TestShutdownLetsUploadsFinish cancels Serve while a WebSocket file and an
@@ -44,7 +45,7 @@ func TestShutdownLetsUploadsFinish(t *testing.T) {
 	if got := idle.closeCode(); got != websocket.CloseGoingAway {
 		t.Errorf("idle connection closed with %d, want 1001", got)
 	}
-	waitFor(t, testTimeout, "the listener to close", func() bool {
+	testkit.WaitFor(t, testTimeout, "the listener to close", func() bool {
 		c, err := net.Dial("tcp", h.addr)
 		if err == nil {
 			c.Close()

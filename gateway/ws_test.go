@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"athena/internal/core"
+	"athena/internal/testkit"
 )
 
 // TestWSFindingBeforeLastChunk streams a large file with the marker in its
@@ -125,7 +126,7 @@ func TestWSClientGoneAborts(t *testing.T) {
 	}
 	c.conn.NetConn().Close()
 	h.waitAbortChunk(job, abortClientGone)
-	waitFor(t, testTimeout, "the engine to see the abort", func() bool { return h.eng.abortOf(job) == abortClientGone })
+	testkit.WaitFor(t, testTimeout, "the engine to see the abort", func() bool { return h.eng.abortOf(job) == abortClientGone })
 
 	c2 := h.mustDialWS()
 	msgs, err := c2.upload(1, "after.bin", fileOf(1000, true, 3))

@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -47,11 +46,7 @@ import (
 var athenaBin, modulesDir string
 
 func TestMain(m *testing.M) {
-	flag.Parse()
 	os.Exit(func() int {
-		if testing.Short() {
-			return m.Run() // the browser tests skip themselves
-		}
 		tmp, err := os.MkdirTemp("", "athena-web-test-")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -503,9 +498,6 @@ func sparseFile(t *testing.T, dir, name string, size int64) string {
 
 // TestDashboard drives the page in Chromium against a real athena serve.
 func TestDashboard(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts athena serve and Chromium; skipped with -short")
-	}
 	// The page's own server: the dashboard, and the API proxied to athena.
 	var proxy atomic.Pointer[apiProxy]
 	mux := http.NewServeMux()

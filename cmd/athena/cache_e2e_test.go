@@ -183,14 +183,7 @@ func TestServeVerdictCacheWithRedis(t *testing.T) {
 		if _, cached := analyzeDeclared(t, c, base, third, true); cached {
 			return true
 		}
-		deadline := time.Now().Add(2 * time.Second)
-		for time.Now().Before(deadline) {
-			if verdictKnown(base, third) {
-				return true
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		return false
+		return testkit.Poll(2*time.Second, func() bool { return verdictKnown(base, third) })
 	})
 	if _, cached := analyzeDeclared(t, c, base, third, false); !cached {
 		t.Error("no cached answer after Redis came back")

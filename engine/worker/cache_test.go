@@ -40,7 +40,7 @@ func TestCacheVerdict(t *testing.T) {
 		t.Errorf("verdict fingerprint %q, want the engine's %q", got, want)
 	}
 	key := cache.Key{SHA256: sum, Fingerprint: w.Fingerprint()}
-	waitFor(t, "the verdict in the cache", func() error {
+	testkit.WaitForNil(t, waitTimeout, "the verdict in the cache", func() error {
 		if _, ok := c.Get(ctx, key); !ok {
 			return errors.New("not cached yet")
 		}

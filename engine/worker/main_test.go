@@ -2,6 +2,7 @@ package worker
 
 import (
 	"athena/internal/rules"
+	"athena/internal/testkit"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -307,29 +308,11 @@ func (e *env) storedEvents(id string) []core.Event {
 	}
 }
 
-// waitFor polls cond until it returns nil or waitTimeout passes.
-func waitFor(t testing.TB, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
-		<-tick.C
-	}
-}
-
 // waitEvents polls the stored events of a job until done accepts them.
 func (e *env) waitEvents(id, what string, done func([]core.Event) bool) []core.Event {
 	e.t.Helper()
 	var evs []core.Event
-	waitFor(e.t, what, func() error {
+	testkit.WaitForNil(e.t, waitTimeout, what, func() error {
 		evs = e.storedEvents(id)
 		if done(evs) {
 			return nil
@@ -428,7 +411,7 @@ func (e *env) storedVerdict(sha string) (core.Event, bool) {
 // unacknowledged.
 func (e *env) waitJobsAcked() {
 	e.t.Helper()
-	waitFor(e.t, "every job acked", func() error {
+	testkit.WaitForNil(e.t, waitTimeout, "every job acked", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
 		c, err := e.js.Consumer(ctx, streams.StreamJobs, streams.ConsumerEngines)

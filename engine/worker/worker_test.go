@@ -294,7 +294,7 @@ func TestTwoWorkers(t *testing.T) {
 	}
 	// No chunk yet, so no job ends: both workers fill their slots, and
 	// neither takes more than its Concurrency.
-	waitFor(t, "both workers full", func() error {
+	testkit.WaitForNil(t, waitTimeout, "both workers full", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
 		c, err := e.js.Consumer(ctx, streams.StreamJobs, streams.ConsumerEngines)

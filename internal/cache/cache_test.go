@@ -22,6 +22,7 @@ import (
 
 	"athena/internal/core"
 	"athena/internal/redistest"
+	"athena/internal/testkit"
 )
 
 var (
@@ -96,24 +97,6 @@ func rawClient(t testing.TB, srv *redistest.Server) *redis.Client {
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, Protocol: 2, DisableIdentity: true})
 	t.Cleanup(func() { _ = rdb.Close() })
 	return rdb
-}
-
-// waitFor polls cond until it returns nil or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still not true after %v: %v", what, timeout, err)
-		}
-		<-tick.C
-	}
 }
 
 // metricValue returns the value of the counter or gauge name with labels.
@@ -394,7 +377,7 @@ func TestTTLExpiry(t *testing.T) {
 		t.Fatalf("Get right after Put: miss")
 	}
 	// L1 expires first: the verdict is then served by Redis.
-	waitFor(t, 5*time.Second, "a hit served by L2 after L1TTL", func() error {
+	testkit.WaitForNil(t, 5*time.Second, "a hit served by L2 after L1TTL", func() error {
 		if _, ok := c.Get(ctx, k); !ok {
 			return errors.New("miss")
 		}
@@ -403,7 +386,7 @@ func TestTTLExpiry(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, 5*time.Second, "a miss after TTL", func() error {
+	testkit.WaitForNil(t, 5*time.Second, "a miss after TTL", func() error {
 		if _, ok := c.Get(ctx, k); ok {
 			return errors.New("still a hit")
 		}
@@ -424,13 +407,13 @@ func TestL1TTLWithoutRedis(t *testing.T) {
 	if err := c.Put(ctx, keyOf(1), verdictOf(1), nil); err != nil {
 		t.Fatalf("Put: %v", err)
 	}
-	waitFor(t, 5*time.Second, "a miss after L1TTL", func() error {
+	testkit.WaitForNil(t, 5*time.Second, "a miss after L1TTL", func() error {
 		if _, ok := c.Get(ctx, keyOf(1)); ok {
 			return errors.New("still a hit")
 		}
 		return nil
 	})
-	waitFor(t, 5*time.Second, "the expiry counted as an eviction", func() error {
+	testkit.WaitForNil(t, 5*time.Second, "the expiry counted as an eviction", func() error {
 		c.l1.CleanUp()
 		if v := metricValue(t, reg, "athena_cache_evictions_total", map[string]string{"cause": "expired"}); v != 1 {
 			return fmt.Errorf("evictions{cause=expired} = %v, want 1", v)
@@ -458,7 +441,7 @@ func TestL1Bounds(t *testing.T) {
 					t.Fatalf("Put: %v", err)
 				}
 			}
-			waitFor(t, 5*time.Second, "L1 within its bound", func() error {
+			testkit.WaitForNil(t, 5*time.Second, "L1 within its bound", func() error {
 				c.l1.CleanUp()
 				if n := c.l1.EstimatedSize(); n > tt.maxEntries {
 					return fmt.Errorf("L1 holds %d entries, want at most %d", n, tt.maxEntries)
@@ -537,7 +520,7 @@ func TestInvalidateTag(t *testing.T) {
 				}
 			}
 			// b learns it through pub/sub: its L1 still held every verdict.
-			waitFor(t, 5*time.Second, "invalidation reaching b's L1", func() error {
+			testkit.WaitForNil(t, 5*time.Second, "invalidation reaching b's L1", func() error {
 				for i := range 10 {
 					if _, ok := b.Get(ctx, keyOf(i)); ok == tt.hit(i) {
 						return fmt.Errorf("b.Get(%d): hit %v, want %v", i, ok, !tt.hit(i))
@@ -787,7 +770,7 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("first Get with redis killed took %v", took)
 	}
-	waitFor(t, 5*time.Second, "a degraded", func() error {
+	testkit.WaitForNil(t, 5*time.Second, "a degraded", func() error {
 		if err := a.Ready(); !errors.Is(err, ErrUnavailable) {
 			return fmt.Errorf("Ready = %v", err)
 		}
@@ -831,7 +814,7 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 
 	srv.Restart() // empty: persistence is off
 	for name, c := range map[string]*Cache{"a": a, "b": b} {
-		waitFor(t, 10*time.Second, name+" ready again", c.Ready)
+		testkit.WaitForNil(t, 10*time.Second, name+" ready again", c.Ready)
 	}
 	if v := metricValue(t, regA, "athena_cache_redis_up", nil); v != 1 {
 		t.Errorf("athena_cache_redis_up = %v, want 1", v)
@@ -849,7 +832,7 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 	// a's subscription comes back: both Caches listen again, and an
 	// invalidation from b reaches a's L1.
 	rdb := rawClient(t, srv)
-	waitFor(t, 10*time.Second, "both subscribed again", func() error {
+	testkit.WaitForNil(t, 10*time.Second, "both subscribed again", func() error {
 		n := rdb.PubSubNumSub(ctx, invalidateChan).Val()[invalidateChan]
 		if n != 2 {
 			return fmt.Errorf("%d subscribers", n)
@@ -859,7 +842,7 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 	if _, err := b.InvalidateTag(ctx, FingerprintTag(testFP)); err != nil {
 		t.Fatalf("b.InvalidateTag after restart: %v", err)
 	}
-	waitFor(t, 5*time.Second, "invalidation reaching a", func() error {
+	testkit.WaitForNil(t, 5*time.Second, "invalidation reaching a", func() error {
 		if _, ok := a.Get(ctx, keyOf(3)); ok {
 			return errors.New("a still hits")
 		}
@@ -883,10 +866,10 @@ func TestNewWithRedisDown(t *testing.T) {
 		t.Errorf("Put = %v, want ErrUnavailable", err)
 	}
 	srv.Restart()
-	waitFor(t, 10*time.Second, "ready once redis runs", c.Ready)
+	testkit.WaitForNil(t, 10*time.Second, "ready once redis runs", c.Ready)
 	// The L1 entry from the outage goes when the subscription comes up:
 	// invalidations could have been missed meanwhile.
-	waitFor(t, 10*time.Second, "L1 emptied on subscribe", func() error {
+	testkit.WaitForNil(t, 10*time.Second, "L1 emptied on subscribe", func() error {
 		if n := c.l1.EstimatedSize(); n != 0 {
 			return fmt.Errorf("L1 holds %d", n)
 		}
@@ -1053,7 +1036,7 @@ func TestRedisPartitioned(t *testing.T) {
 	if took := time.Since(start); took > DefaultOpTimeout+time.Second {
 		t.Errorf("first Get through a partition took %v, want about OpTimeout (%v) at most", took, DefaultOpTimeout)
 	}
-	waitFor(t, 5*time.Second, "a degraded", func() error {
+	testkit.WaitForNil(t, 5*time.Second, "a degraded", func() error {
 		if err := a.Ready(); err == nil {
 			return errors.New("still ready")
 		}
@@ -1066,7 +1049,7 @@ func TestRedisPartitioned(t *testing.T) {
 	if took := time.Since(start); took > 500*time.Millisecond {
 		t.Errorf("20 Gets while degraded took %v, want them to skip Redis", took)
 	}
-	waitFor(t, 10*time.Second, "the subscriber noticing its dead connection", func() error {
+	testkit.WaitForNil(t, 10*time.Second, "the subscriber noticing its dead connection", func() error {
 		if v := metricValue(t, regA, "athena_cache_errors_total", map[string]string{"op": "subscribe"}); v == 0 {
 			return errors.New("no subscribe error yet")
 		}
@@ -1074,8 +1057,8 @@ func TestRedisPartitioned(t *testing.T) {
 	})
 
 	proxy.Thaw()
-	waitFor(t, 10*time.Second, "a ready again", a.Ready)
-	waitFor(t, 10*time.Second, "a serving a verdict stored by b", func() error {
+	testkit.WaitForNil(t, 10*time.Second, "a ready again", a.Ready)
+	testkit.WaitForNil(t, 10*time.Second, "a serving a verdict stored by b", func() error {
 		if err := b.Put(ctx, keyOf(3), verdictOf(3), nil); err != nil {
 			return err
 		}
@@ -1084,7 +1067,7 @@ func TestRedisPartitioned(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, 10*time.Second, "an invalidation from b reaching a's L1", func() error {
+	testkit.WaitForNil(t, 10*time.Second, "an invalidation from b reaching a's L1", func() error {
 		if _, err := b.InvalidateTag(ctx, FingerprintTag(testFP)); err != nil {
 			return err
 		}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"athena/internal/testkit"
 )
 
 // childEnv selects a child behaviour when the test binary runs as a child.
@@ -130,20 +132,6 @@ func waitReady(t *testing.T, s *Supervisor, n int) {
 	}
 }
 
-// waitFor polls cond until it holds, failing the test after timeout.
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", timeout)
-		}
-		<-tick.C
-	}
-}
-
 // gone reports whether no process has the given pid.
 func gone(pid int) bool {
 	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
@@ -216,7 +204,7 @@ func TestFrozenChildIsKilledAndReplaced(t *testing.T) {
 
 	// The child freezes after about 3 intervals and is killed testTimeout
 	// later; allow a generous margin for a loaded machine.
-	waitFor(t, testTimeout+5*time.Second, func() bool {
+	testkit.WaitFor(t, testTimeout+5*time.Second, "the frozen child replaced", func() bool {
 		st := s.Status()[1]
 		return st.PID != 0 && st.PID != frozen && st.Restarts >= 1
 	})
@@ -235,7 +223,7 @@ func TestSilentChildIsKilledAfterStartTimeout(t *testing.T) {
 	s := start(t, cfg)
 	first := s.Status()[0].PID
 
-	waitFor(t, testTimeout+5*time.Second, func() bool {
+	testkit.WaitFor(t, testTimeout+5*time.Second, "the child replaced", func() bool {
 		st := s.Status()[0]
 		return st.PID != 0 && st.PID != first && st.Restarts >= 1
 	})
@@ -259,10 +247,10 @@ func TestUnhealthyChildIsKilledAtOnce(t *testing.T) {
 	waitReady(t, s, 1)
 	first := s.Status()[0].PID
 
-	waitFor(t, 10*time.Second, func() bool {
+	testkit.WaitFor(t, 10*time.Second, "a restart for unhealthy", func() bool {
 		return metricValue(t, reg, "athena_supervisor_restarts_total", "reason", reasonUnhealthy) >= 1
 	})
-	waitFor(t, 10*time.Second, func() bool { return gone(first) })
+	testkit.WaitFor(t, 10*time.Second, "the unhealthy child gone", func() bool { return gone(first) })
 	if got := metricValue(t, reg, "athena_supervisor_restarts_total", "reason", reasonMissedHeartbeat); got != 0 {
 		t.Errorf("restarts_total{reason=missed_heartbeat}: got %v, want 0", got)
 	}
@@ -328,7 +316,7 @@ func TestCrashingChildIsRestartedWithBackoff(t *testing.T) {
 			s := start(t, cfg)
 
 			var got []time.Duration
-			waitFor(t, 20*time.Second, func() bool {
+			testkit.WaitFor(t, 20*time.Second, "the restarts", func() bool {
 				got = rec.first(len(tt.want))
 				return got != nil && s.Status()[0].Restarts >= len(tt.want)
 			})

@@ -16,18 +16,40 @@ func EICAR() []byte {
 	return []byte(strings.Join([]string{`X5O!P%@AP[4\PZX54(P^)7CC)7}$`, "EICAR-STANDARD-", "ANTIVIRUS-TEST-FILE!$H+H*"}, ""))
 }
 
-// WaitFor polls cond every few milliseconds until it holds, and fails the
-// test if it does not within timeout.
-func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
+// pollEvery is how often the pollers below check their condition.
+const pollEvery = 10 * time.Millisecond
+
+// Poll checks cond every few milliseconds until it holds (true) or timeout
+// passes (false). Use it where not holding is an outcome, not a failure.
+func Poll(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
+	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+			return false
 		}
 		<-tick.C
+	}
+	return true
+}
+
+// WaitFor polls cond until it holds, and fails the test if it does not
+// within timeout.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if !Poll(timeout, cond) {
+		t.Fatalf("timed out after %v waiting for %s", timeout, what)
+	}
+}
+
+// WaitForNil polls cond until it returns nil, and fails the test with the
+// last error if it does not within timeout.
+func WaitForNil(t testing.TB, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	var err error
+	if !Poll(timeout, func() bool { err = cond(); return err == nil }) {
+		t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
 	}
 }
 

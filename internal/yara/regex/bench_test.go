@@ -54,20 +54,3 @@ func BenchmarkMatch(b *testing.B) {
 		re.Match(data)
 	}
 }
-
-func TestMatchAtDoesNotAllocate(t *testing.T) {
-	if raceEnabled {
-		t.Skip("sync.Pool drops items under the race detector")
-	}
-	data := benchData()[:4096]
-	re := MustCompile(`[A-Za-z0-9+\/]{4,}={0,2}`, Flags{})
-	re.MatchAt(data, 0) // warm the pool
-	allocs := testing.AllocsPerRun(10, func() {
-		for i := range data {
-			re.MatchAt(data, i)
-		}
-	})
-	if allocs > 1 { // a GC may empty the sync.Pool
-		t.Errorf("MatchAt allocates: %v per %d calls", allocs, len(data))
-	}
-}

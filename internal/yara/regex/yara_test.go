@@ -220,9 +220,6 @@ const maxGeneralMismatchPercent = 6
 // many rules yara ran.
 func differential(t *testing.T, r *rand.Rand, prefix string, n int, report func(string, ...any)) (mismatches, rules int) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("runs /usr/bin/yara")
-	}
 	if _, err := exec.LookPath("yara"); err != nil {
 		t.Fatal("yara is a test dependency (make deps installs it)")
 	}
