@@ -237,3 +237,30 @@ func BenchmarkFileprocPE(b *testing.B) {
 	}
 	benchFileproc(b, "big.exe", data)
 }
+
+// The file is spooled for the file processor only while it may read it: a
+// head it does not parse makes it say DONE, and the spool goes at once.
+func TestSpoolOnlyWhileAFileAccessModuleReads(t *testing.T) {
+	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}})
+	for _, tc := range []struct {
+		name  string
+		data  []byte
+		spool bool
+	}{
+		{"plain.txt", bytes.Repeat([]byte("just some text\n"), 10_000), false},
+		{"many.zip", zipOf(t, map[string][]byte{"a.bin": noise(150_000)}), true},
+	} {
+		j, err := e.NewJob(t.Context(), core.FileMeta{Name: tc.name}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.Feed(tc.data[:64<<10])
+		if got := j.spool != nil; got != tc.spool {
+			t.Errorf("%s: spooled after the first chunk = %v, want %v", tc.name, got, tc.spool)
+		}
+		j.Feed(tc.data[64<<10:])
+		if _, err := j.Finish(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -200,6 +200,9 @@ func (j *Job) Feed(chunk []byte) error {
 			j.decideType()
 		}
 	}
+	if j.spool != nil && !j.fileAccessWanted() {
+		j.releaseSpool() // every reader said DONE
+	}
 	if !j.typed && len(j.head) > headLimit {
 		j.e.log.Warn("type module gave no type within the head limit", "limit", headLimit)
 		j.typed = true
@@ -257,10 +260,11 @@ func (j *Job) decideType() {
 	}
 }
 
-// fileAccessWanted reports whether a module with file access may still run.
+// fileAccessWanted reports whether a module with file access may still
+// read the file: one that said DONE gave its random access up too.
 func (j *Job) fileAccessWanted() bool {
 	for _, jm := range j.mods {
-		if jm.md.man.FileAccess && jm.state != ended {
+		if jm.md.man.FileAccess && (jm.state == pending || jm.state == running) {
 			return true
 		}
 	}

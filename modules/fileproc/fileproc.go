@@ -59,10 +59,18 @@ func (a *Analyzer) Begin(meta core.FileMeta) error {
 	return nil
 }
 
-// Feed keeps the head for detection; the rest is read back in Finish.
+// Feed keeps the head for detection; the rest is read back in Finish. Once
+// the head is complete and names no format this package parses, it says
+// DONE, and the host stops keeping the file for it.
 func (a *Analyzer) Feed(chunk []byte) error {
 	if n := headSize - len(a.head); n > 0 {
 		a.head = append(a.head, chunk[:min(n, len(chunk))]...)
+		if len(a.head) == headSize {
+			if _, run := a.pick(); run == nil {
+				a.head = a.head[:0] // Finish has nothing to do
+				return sdk.ErrDone
+			}
+		}
 	}
 	a.size += int64(len(chunk))
 	return nil

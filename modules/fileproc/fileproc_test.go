@@ -129,3 +129,15 @@ func TestPasswordsOption(t *testing.T) {
 		t.Errorf("passwords %q leaked into the next file", a.budget.Passwords)
 	}
 }
+
+func TestUnknownHeadSaysDone(t *testing.T) {
+	a := New(func(core.Finding) {}).(*Analyzer)
+	a.UseFiles(&files{})
+	a.Begin(core.FileMeta{})
+	if err := a.Feed(bytes.Repeat([]byte("text "), 2000)); err != sdk.ErrDone {
+		t.Errorf("Feed of plain text = %v, want ErrDone", err)
+	}
+	if err := a.Finish(); err != nil {
+		t.Errorf("Finish after DONE: %v", err)
+	}
+}
