@@ -73,47 +73,36 @@ func wazeroEmit(ctx context.Context, m api.Module, stack []uint64) {
 	deliver(ctx, raw, ok)
 }
 
-// The file-access imports answer -1 or childBadState when the call has no
-// files (a module that did not ask for them) or the guest passed a range
-// outside its memory.
+// The file-access imports answer -1 (read_at) or childBadState when the
+// call has no files (a module that did not ask for them) or the guest
+// passed a range outside its memory.
+
+// wazeroFiles runs f with the call's files and the guest bytes at (ptr,
+// n), or returns bad.
+func wazeroFiles(ctx context.Context, m api.Module, ptr, n uint64, bad int32, f func(files, []byte) int32) uint64 {
+	fs := filesOf(ctx)
+	b, ok := m.Memory().Read(api.DecodeU32(ptr), api.DecodeU32(n))
+	if fs == nil || !ok {
+		return api.EncodeI32(bad)
+	}
+	return api.EncodeI32(f(fs, b))
+}
 
 func wazeroReadAt(ctx context.Context, m api.Module, stack []uint64) {
-	f := filesOf(ctx)
-	p, ok := m.Memory().Read(api.DecodeU32(stack[1]), api.DecodeU32(stack[2]))
-	if f == nil || !ok {
-		stack[0] = api.EncodeI32(-1)
-		return
-	}
-	stack[0] = api.EncodeI32(f.readAt(p, int64(stack[0])))
+	off := int64(stack[0])
+	stack[0] = wazeroFiles(ctx, m, stack[1], stack[2], -1, func(fs files, p []byte) int32 { return fs.readAt(p, off) })
 }
 
 func wazeroChildBegin(ctx context.Context, m api.Module, stack []uint64) {
-	f := filesOf(ctx)
-	name, ok := m.Memory().Read(api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
-	if f == nil || !ok {
-		stack[0] = api.EncodeI32(childBadState)
-		return
-	}
-	stack[0] = api.EncodeI32(f.childBegin(name))
+	stack[0] = wazeroFiles(ctx, m, stack[0], stack[1], childBadState, files.childBegin)
 }
 
 func wazeroChildWrite(ctx context.Context, m api.Module, stack []uint64) {
-	f := filesOf(ctx)
-	b, ok := m.Memory().Read(api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
-	if f == nil || !ok {
-		stack[0] = api.EncodeI32(childBadState)
-		return
-	}
-	stack[0] = api.EncodeI32(f.childWrite(b))
+	stack[0] = wazeroFiles(ctx, m, stack[0], stack[1], childBadState, files.childWrite)
 }
 
 func wazeroChildEnd(ctx context.Context, m api.Module, stack []uint64) {
-	f := filesOf(ctx)
-	if f == nil {
-		stack[0] = api.EncodeI32(childBadState)
-		return
-	}
-	stack[0] = api.EncodeI32(f.childEnd())
+	stack[0] = wazeroFiles(ctx, m, 0, 0, childBadState, func(fs files, _ []byte) int32 { return fs.childEnd() })
 }
 
 func (r *wazeroRuntime) compile(ctx context.Context, wasm []byte) (wasmCode, error) {
