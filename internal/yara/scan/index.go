@@ -1,6 +1,10 @@
 package scan
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+	"unsafe"
+)
 
 // atomIndex finds atoms in data. Instead of an automaton whose table would
 // not fit in the CPU caches with thousands of atoms, atoms are grouped by
@@ -12,6 +16,21 @@ type atomIndex struct {
 	// single are the one-byte atoms by byte, for strings of one byte.
 	single    [256][]int32
 	hasSingle bool
+	// The fast loop's two filters answer whether some atom may start at
+	// an offset: f4 is the bit set of the four-byte atoms (one zero word
+	// when there are none, so the loop has no branch on it), f2 has bit v
+	// for the first two bytes v of every two- and three-byte atom. A third
+	// filter for three-byte atoms made the loop a third slower, and such
+	// atoms are rare.
+	f4 filter
+	f2 [1 << 16 / 64]uint64
+}
+
+// filter is the bit set of an atom group, or one zero word for a length
+// without atoms: hashes are (v * 0x9E3779B1) >> shift.
+type filter struct {
+	bits  []uint64
+	shift uint32
 }
 
 // atomGroup is the atoms of one length.
@@ -27,8 +46,10 @@ type atomGroup struct {
 	list        []int32
 }
 
-// bucketBits is the number of buckets of a group, 2^16.
-const bucketBits = 16
+// maxBucketBits bounds a group's buckets to 2^16; a group has about one
+// bucket per atom, so that its bucket starts stay small enough for the
+// caches.
+const maxBucketBits = 16
 
 // hashBits is the bit set size of each group by atom length: big enough
 // for few false hits, small enough for the L1 cache.
@@ -64,8 +85,12 @@ func newAtomIndex(atoms []atom) *atomIndex {
 			g.mask = 0xFFFFFFFF
 		}
 		g.bits = make([]uint64, 1<<bits/64)
-		g.bucketShift = bits - bucketBits
-		g.start = make([]uint32, 1<<bucketBits+1)
+		nb := uint32(4)
+		for nb < maxBucketBits && 1<<nb < count {
+			nb++
+		}
+		g.bucketShift = bits - nb
+		g.start = make([]uint32, 1<<nb+1)
 		for _, a := range atoms {
 			if len(a.bytes) == n {
 				h := g.hash(load(a.bytes))
@@ -77,7 +102,7 @@ func newAtomIndex(atoms []atom) *atomIndex {
 			g.start[h] += g.start[h-1]
 		}
 		g.list = make([]int32, count)
-		fill := append([]uint32{}, g.start[:1<<bucketBits]...)
+		fill := append([]uint32{}, g.start[:1<<nb]...)
 		for i, a := range atoms {
 			if len(a.bytes) == n {
 				h := g.hash(load(a.bytes)) >> g.bucketShift
@@ -86,6 +111,18 @@ func newAtomIndex(atoms []atom) *atomIndex {
 			}
 		}
 		x.groups = append(x.groups, g)
+		if n == 4 {
+			x.f4 = filter{g.bits, g.shift}
+		}
+	}
+	if x.f4.bits == nil {
+		x.f4 = filter{bits: make([]uint64, 1), shift: 31} // hashes 0 and 1: word 0, no bit set
+	}
+	for _, a := range atoms {
+		if len(a.bytes) == 2 || len(a.bytes) == 3 {
+			v := uint32(a.bytes[0]) | uint32(a.bytes[1])<<8
+			x.f2[v>>6] |= 1 << (v & 63)
+		}
 	}
 	for i, a := range atoms {
 		if len(a.bytes) == 1 {
@@ -110,54 +147,14 @@ func load(b []byte) uint32 {
 // to > len(win)-4 only at the end of the file.
 func (s *Scanner) scanAtoms(from, to int) {
 	win := s.win
-	// The fast loop: offsets with 4 bytes in the window, every group
-	// checked from one load.
-	fast := min(to, len(win)-3)
-	groups := s.index.groups
-	switch len(groups) {
-	case 1:
-		g := groups[0]
-		bits, shift, mask := g.bits, g.shift, g.mask
-		for i := from; i < fast; i++ {
-			v := binary.LittleEndian.Uint32(win[i : i+4])
-			if h := ((v & mask) * 0x9E3779B1) >> shift; bits[h>>6]&(1<<(h&63)) != 0 {
-				s.bucket(g.bucketOf(h), i)
-			}
-		}
-	case 2:
-		g, g2 := groups[0], groups[1]
-		bits, shift, mask := g.bits, g.shift, g.mask
-		bits2, shift2, mask2 := g2.bits, g2.shift, g2.mask
-		for i := from; i < fast; i++ {
-			v := binary.LittleEndian.Uint32(win[i : i+4])
-			h := ((v & mask) * 0x9E3779B1) >> shift
-			h2 := ((v & mask2) * 0x9E3779B1) >> shift2
-			if bits[h>>6]&(1<<(h&63)) != 0 {
-				s.bucket(g.bucketOf(h), i)
-			}
-			if bits2[h2>>6]&(1<<(h2&63)) != 0 {
-				s.bucket(g2.bucketOf(h2), i)
-			}
-		}
-	default:
-		for _, g := range groups {
-			bits, shift, mask := g.bits, g.shift, g.mask
-			for i := from; i < fast; i++ {
-				v := binary.LittleEndian.Uint32(win[i : i+4])
-				if h := ((v & mask) * 0x9E3779B1) >> shift; bits[h>>6]&(1<<(h&63)) != 0 {
-					s.bucket(g.bucketOf(h), i)
-				}
-			}
-		}
+	i := from
+	if fast := min(to, len(win)-4); i < fast {
+		i = s.scanFast(i, fast)
 	}
-	// The last offsets of the file, where atoms are cut short.
-	for _, g := range groups {
-		for i := max(from, fast); i < to && i+g.n <= len(win); i++ {
-			h := g.hash(load(win[i : i+g.n]))
-			if g.bits[h>>6]&(1<<(h&63)) != 0 {
-				s.bucket(g.bucketOf(h), i)
-			}
-		}
+	// The offsets the fast loop left: each group on its own, where the
+	// last offsets of the file see their atoms cut short.
+	for ; i < to; i++ {
+		s.probe(i)
 	}
 	if s.index.hasSingle {
 		for i := from; i < to; i++ {
@@ -171,6 +168,70 @@ func (s *Scanner) scanAtoms(from, to int) {
 			for _, pi := range s.slowBy[win[i]] {
 				s.candidate(pi, s.winBase+int64(i))
 			}
+		}
+	}
+}
+
+// probeStride is how many offsets one round of the fast loop looks at.
+const probeStride = 8
+
+// scanFast runs the filter over offsets from, from+probeStride... while
+// the round's offsets are below to, and returns the first offset it did
+// not look at. A round loads the 11 bytes its 8 offsets need in two 8-byte
+// words and probes both filters at every offset without a branch; then
+// the offsets where a filter passed are looked at one by one.
+//
+// This loop is most of the scanner's time, and the pattern module runs it
+// as WebAssembly compiled from Go, where a bounds check costs a compare and
+// a branch and every loop iteration goes back through the function's block
+// dispatch: the unrolled round and the unchecked loads are about 6 times
+// faster there than a checked loop over single offsets (BENCHMARKS.md).
+//
+// Safety: the caller guarantees to <= len(s.win)-4, so a round's loads
+// (bytes i to i+11, where i+8 <= to) stay inside the window; f4 is indexed
+// by hashes of its own bit count, f2 by 16 bits.
+func (s *Scanner) scanFast(from, to int) int {
+	x := s.index
+	p := unsafe.Pointer(unsafe.SliceData(s.win))
+	b4, s4 := unsafe.Pointer(unsafe.SliceData(x.f4.bits)), x.f4.shift&31
+	b2 := unsafe.Pointer(&x.f2)
+	// pass is bit 0 set when some filter holds the atom value v starts.
+	pass := func(v uint32) uint64 {
+		h4 := (v * 0x9E3779B1) >> s4
+		h2 := v & 0xFFFF
+		return *(*uint64)(unsafe.Add(b4, h4>>6*8))>>(h4&63) |
+			*(*uint64)(unsafe.Add(b2, h2>>6*8))>>(h2&63)
+	}
+	i := from
+	for ; i+probeStride <= to; i += probeStride {
+		w := *(*uint64)(unsafe.Add(p, i))
+		v := *(*uint64)(unsafe.Add(p, i+4))
+		m := pass(uint32(w))&1 | pass(uint32(w>>8))&1<<1 | pass(uint32(w>>16))&1<<2 | pass(uint32(w>>24))&1<<3 |
+			pass(uint32(v))&1<<4 | pass(uint32(v>>8))&1<<5 | pass(uint32(v>>16))&1<<6 | pass(uint32(v>>24))&1<<7
+		for m != 0 {
+			s.probe(i + bits.TrailingZeros64(m))
+			m &= m - 1
+		}
+	}
+	return i
+}
+
+// probe looks for the atoms of every group at window offset i.
+func (s *Scanner) probe(i int) {
+	win := s.win
+	var v uint32
+	if i+4 <= len(win) {
+		v = binary.LittleEndian.Uint32(win[i:])
+	} else {
+		v = load(win[i:])
+	}
+	for _, g := range s.index.groups {
+		if i+g.n > len(win) {
+			continue
+		}
+		h := g.hash(v)
+		if g.bits[h>>6]&(1<<(h&63)) != 0 {
+			s.bucket(g.bucketOf(h), i)
 		}
 	}
 }
