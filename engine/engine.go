@@ -81,6 +81,11 @@ type Config struct {
 	// SpoolDir (default the system's) takes over. Default 32 MiB.
 	SpoolMemory int
 	SpoolDir    string
+	// NoDigests leaves the verdict's file digests (md5, sha1, sha256,
+	// sha512) empty and saves computing them, which costs about as much
+	// CPU as the pattern module: for callers that print only matches,
+	// like `athena rules scan`.
+	NoDigests bool
 	// Only names the modules to run; empty runs every module found. A
 	// name that no module has is an error.
 	Only []string
@@ -222,7 +227,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		if !md.man.Critical {
 			continue
 		}
-		if err := md.prewarm(ctx, md.man.Prewarm); err != nil {
+		// More instances than jobs at once would never be used.
+		if err := md.prewarm(ctx, min(md.man.Prewarm, cfg.Concurrency)); err != nil {
 			e.Close(ctx)
 			return nil, err
 		}

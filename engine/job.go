@@ -50,7 +50,7 @@ type Job struct {
 	seq      int64
 	size     int64
 	spent    time.Duration // in guest calls, against JobTimeout
-	hashes   [4]hash.Hash
+	hashes   []hash.Hash   // md5, sha1, sha256, sha512; none with Config.NoDigests
 	findings []core.Finding
 	mods     []*jobModule
 	feeding  []*jobModule // scratch for Feed
@@ -110,7 +110,9 @@ func (e *Engine) newJob(ctx context.Context, meta core.FileMeta, emit func(core.
 	j := &Job{
 		e: e, ctx: jctx, cancel: cancel, meta: meta, metaJS: metaJS, emit: emit, ss: ss,
 		path: meta.Name, tree: &tree{},
-		hashes: [4]hash.Hash{md5.New(), sha1.New(), sha256.New(), sha512.New()},
+	}
+	if !e.cfg.NoDigests {
+		j.hashes = []hash.Hash{md5.New(), sha1.New(), sha256.New(), sha512.New()}
 	}
 	for _, md := range e.modules {
 		jm := &jobModule{md: md, state: pending}
@@ -169,11 +171,13 @@ func (j *Job) Feed(chunk []byte) error {
 	// Hashing costs about as much as the modules: for chunks worth it, hash
 	// on another core while the modules run, and wait before returning
 	// because the caller may reuse chunk.
-	if len(chunk) >= parallelHashMin && !serialHash {
+	switch {
+	case len(j.hashes) == 0:
+	case len(chunk) >= parallelHashMin && !serialHash:
 		var wg sync.WaitGroup
 		wg.Go(func() { j.hash(chunk) })
 		defer wg.Wait()
-	} else {
+	default:
 		j.hash(chunk)
 	}
 	j.size += int64(len(chunk))
@@ -457,13 +461,15 @@ func (j *Job) Finish() (core.Verdict, error) {
 	j.analyseChildren()
 	v := core.VerdictFrom(j.findings)
 	v.Size = j.size
-	v.Hashes = core.Hashes{
-		MD5:    hex.EncodeToString(j.hashes[0].Sum(nil)),
-		SHA1:   hex.EncodeToString(j.hashes[1].Sum(nil)),
-		SHA256: hex.EncodeToString(j.hashes[2].Sum(nil)),
-		SHA512: hex.EncodeToString(j.hashes[3].Sum(nil)),
+	if len(j.hashes) > 0 {
+		v.Hashes = core.Hashes{
+			MD5:    hex.EncodeToString(j.hashes[0].Sum(nil)),
+			SHA1:   hex.EncodeToString(j.hashes[1].Sum(nil)),
+			SHA256: hex.EncodeToString(j.hashes[2].Sum(nil)),
+			SHA512: hex.EncodeToString(j.hashes[3].Sum(nil)),
+		}
+		v.SHA256 = v.Hashes.SHA256
 	}
-	v.SHA256 = v.Hashes.SHA256
 	j.release()
 	outcome := "complete"
 	if v.Partial {

@@ -92,6 +92,7 @@ func newEngine(ctx context.Context, ef engineFlags, stderr io.Writer, reg promet
 	}
 	return engine.New(ctx, engine.Config{
 		Only:            ef.only,
+		NoDigests:       ef.noDigests,
 		Settings:        []engine.Setting{ruleSetting(set)},
 		ModuleDirs:      []string{ef.modules},
 		ExtraModuleDirs: ef.extra,

@@ -147,6 +147,7 @@ func runRulesScan(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	ef.rules = stringList{fs.Arg(0)}
 	ef.only = []string{"patterns"}
+	ef.noDigests = true // yara's output has none
 	ef.concurrency = max(*threads, 1)
 	eng, err := newEngine(ctx, ef, stderr, nil)
 	if err != nil {

@@ -133,8 +133,10 @@ type engineFlags struct {
 	concurrency int
 	logLevel    slog.Level
 	rules       stringList
-	// only names the modules to run (athena rules scan); not a flag.
-	only []string
+	// only names the modules to run and noDigests drops the file digests
+	// (athena rules scan); not flags.
+	only      []string
+	noDigests bool
 }
 
 func (f *engineFlags) register(fs *flag.FlagSet) {
