@@ -60,6 +60,10 @@ func newWazero(ctx context.Context, cfg runtimeConfig) (wasmRuntime, error) {
 		NewFunctionBuilder().
 		WithGoModuleFunction(api.GoModuleFunc(wazeroChildEnd), nil, []api.ValueType{i32}).
 		Export("child_end").
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(wazeroFilterFind), []api.ValueType{i32, i32, i32, i32, i32, i32, i32}, []api.ValueType{i64}).
+		WithParameterNames("filter_ptr", "filter_len", "data_ptr", "data_len", "n", "out_ptr", "out_cap").
+		Export("filter_find").
 		Instantiate(ctx)
 	if err != nil {
 		r.close(ctx)
@@ -103,6 +107,14 @@ func wazeroChildWrite(ctx context.Context, m api.Module, stack []uint64) {
 
 func wazeroChildEnd(ctx context.Context, m api.Module, stack []uint64) {
 	stack[0] = wazeroFiles(ctx, m, 0, 0, childBadState, func(fs files, _ []byte) int32 { return fs.childEnd() })
+}
+
+func wazeroFilterFind(_ context.Context, m api.Module, stack []uint64) {
+	var a [7]uint32
+	for i := range a {
+		a[i] = api.DecodeU32(stack[i])
+	}
+	stack[0] = uint64(filterFind(m.Memory().Read, a[0], a[1], a[2], a[3], a[4], a[5], a[6]))
 }
 
 func (r *wazeroRuntime) compile(ctx context.Context, wasm []byte) (wasmCode, error) {

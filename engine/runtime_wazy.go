@@ -59,6 +59,10 @@ func newWazy(ctx context.Context, cfg runtimeConfig) (wasmRuntime, error) {
 		NewFunctionBuilder().
 		WithGoModuleFunction(api.GoModuleFunc(wazyChildEnd), nil, []api.ValueType{i32}).
 		Export("child_end").
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(wazyFilterFind), []api.ValueType{i32, i32, i32, i32, i32, i32, i32}, []api.ValueType{i64}).
+		WithParameterNames("filter_ptr", "filter_len", "data_ptr", "data_len", "n", "out_ptr", "out_cap").
+		Export("filter_find").
 		Instantiate(ctx)
 	if err != nil {
 		r.close(ctx)
@@ -102,6 +106,14 @@ func wazyChildWrite(ctx context.Context, m api.Module, stack []uint64) {
 
 func wazyChildEnd(ctx context.Context, m api.Module, stack []uint64) {
 	stack[0] = wazyFiles(ctx, m, 0, 0, childBadState, func(fs files, _ []byte) int32 { return fs.childEnd() })
+}
+
+func wazyFilterFind(_ context.Context, m api.Module, stack []uint64) {
+	var a [7]uint32
+	for i := range a {
+		a[i] = api.DecodeU32(stack[i])
+	}
+	stack[0] = uint64(filterFind(m.Memory().Read, a[0], a[1], a[2], a[3], a[4], a[5], a[6]))
 }
 
 func (r *wazyRuntime) compile(ctx context.Context, wasm []byte) (wasmCode, error) {

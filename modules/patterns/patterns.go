@@ -61,7 +61,9 @@ func (a *Analyzer) Configure(setting []byte) error {
 	if err != nil {
 		return err
 	}
-	sc, err := scan.New(p, scan.Options{})
+	// In wasm, the scan's per-byte loop runs natively on the host
+	// (FindAtoms); the rest of the scan stays here.
+	sc, err := scan.New(p, scan.Options{Find: sdk.FindAtoms})
 	if err != nil {
 		return err
 	}

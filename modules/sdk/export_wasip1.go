@@ -218,3 +218,26 @@ func finish() int32 {
 	inFile = false
 	return guarded("finish", analyzer.Finish)
 }
+
+//go:wasmimport athena filter_find
+func hostFilterFind(fptr unsafe.Pointer, flen uint32, dptr unsafe.Pointer, dlen, n uint32, optr unsafe.Pointer, ocap uint32) int64
+
+// FindAtoms is internal/yara/atomfilter's Filter.Find over the filter's
+// wire form, run by the host (ABI v1.4 filter_find). When the host refuses
+// (it never should), it looks at nothing and returns 0: the caller then
+// looks at the offsets itself.
+func FindAtoms(filter, data []byte, n int, out []uint32) ([]uint32, int) {
+	room := cap(out) - len(out)
+	if len(filter) == 0 || len(data) == 0 || n <= 0 || room < 8 {
+		return out, 0
+	}
+	free := out[len(out):cap(out)]
+	r := hostFilterFind(unsafe.Pointer(unsafe.SliceData(filter)), uint32(len(filter)),
+		unsafe.Pointer(unsafe.SliceData(data)), uint32(len(data)), uint32(min(n, len(data))),
+		unsafe.Pointer(unsafe.SliceData(free)), uint32(room))
+	count := int(uint32(r))
+	if r < 0 || count > room {
+		return out, 0
+	}
+	return out[:len(out)+count], int(r >> 32)
+}

@@ -2,8 +2,8 @@ package scan
 
 import (
 	"encoding/binary"
-	"math/bits"
-	"unsafe"
+
+	"athena/internal/yara/atomfilter"
 )
 
 // atomIndex finds atoms in data. Instead of an automaton whose table would
@@ -16,21 +16,12 @@ type atomIndex struct {
 	// single are the one-byte atoms by byte, for strings of one byte.
 	single    [256][]int32
 	hasSingle bool
-	// The fast loop's two filters answer whether some atom may start at
-	// an offset: f4 is the bit set of the four-byte atoms (one zero word
-	// when there are none, so the loop has no branch on it), f2 has bit v
-	// for the first two bytes v of every two- and three-byte atom. A third
-	// filter for three-byte atoms made the loop a third slower, and such
-	// atoms are rare.
-	f4 filter
-	f2 [1 << 16 / 64]uint64
-}
-
-// filter is the bit set of an atom group, or one zero word for a length
-// without atoms: hashes are (v * 0x9E3779B1) >> shift.
-type filter struct {
-	bits  []uint64
-	shift uint32
+	// filter says at which offsets some atom may start: its f4 is the bit
+	// set of the four-byte group (one zero word when there is none, so the
+	// loop has no branch on it), its f2 has the first two bytes of every
+	// two- and three-byte atom. A third set for three-byte atoms made the
+	// loop a third slower, and such atoms are rare.
+	filter atomfilter.Filter
 }
 
 // atomGroup is the atoms of one length.
@@ -112,16 +103,17 @@ func newAtomIndex(atoms []atom) *atomIndex {
 		}
 		x.groups = append(x.groups, g)
 		if n == 4 {
-			x.f4 = filter{g.bits, g.shift}
+			x.filter.F4, x.filter.Shift = g.bits, g.shift
 		}
 	}
-	if x.f4.bits == nil {
-		x.f4 = filter{bits: make([]uint64, 1), shift: 31} // hashes 0 and 1: word 0, no bit set
+	if x.filter.F4 == nil {
+		x.filter.F4, x.filter.Shift = make([]uint64, 1), 31 // hashes 0 and 1: word 0, no bit set
 	}
+	x.filter.F2 = new([atomfilter.F2Words]uint64)
 	for _, a := range atoms {
 		if len(a.bytes) == 2 || len(a.bytes) == 3 {
 			v := uint32(a.bytes[0]) | uint32(a.bytes[1])<<8
-			x.f2[v>>6] |= 1 << (v & 63)
+			x.filter.F2[v>>6] |= 1 << (v & 63)
 		}
 	}
 	for i, a := range atoms {
@@ -148,8 +140,8 @@ func load(b []byte) uint32 {
 func (s *Scanner) scanAtoms(from, to int) {
 	win := s.win
 	i := from
-	if fast := min(to, len(win)-4); i < fast {
-		i = s.scanFast(i, fast)
+	if i < to {
+		i = s.scanFast(i, to)
 	}
 	// The offsets the fast loop left: each group on its own, where the
 	// last offsets of the file see their atoms cut short.
@@ -172,48 +164,24 @@ func (s *Scanner) scanAtoms(from, to int) {
 	}
 }
 
-// probeStride is how many offsets one round of the fast loop looks at.
-const probeStride = 8
-
-// scanFast runs the filter over offsets from, from+probeStride... while
-// the round's offsets are below to, and returns the first offset it did
-// not look at. A round loads the 11 bytes its 8 offsets need in two 8-byte
-// words and probes both filters at every offset without a branch; then
-// the offsets where a filter passed are looked at one by one.
-//
-// This loop is most of the scanner's time, and the pattern module runs it
-// as WebAssembly compiled from Go, where a bounds check costs a compare and
-// a branch and every loop iteration goes back through the function's block
-// dispatch: the unrolled round and the unchecked loads are about 6 times
-// faster there than a checked loop over single offsets (BENCHMARKS.md).
-//
-// Safety: the caller guarantees to <= len(s.win)-4, so a round's loads
-// (bytes i to i+11, where i+8 <= to) stay inside the window; f4 is indexed
-// by hashes of its own bit count, f2 by 16 bits.
+// scanFast runs the atom filter over offsets [from, to) and probes the
+// offsets where it passed; it returns the first offset it did not look at
+// (the filter leaves the last few).
 func (s *Scanner) scanFast(from, to int) int {
-	x := s.index
-	p := unsafe.Pointer(unsafe.SliceData(s.win))
-	b4, s4 := unsafe.Pointer(unsafe.SliceData(x.f4.bits)), x.f4.shift&31
-	b2 := unsafe.Pointer(&x.f2)
-	// pass is bit 0 set when some filter holds the atom value v starts.
-	pass := func(v uint32) uint64 {
-		h4 := (v * 0x9E3779B1) >> s4
-		h2 := v & 0xFFFF
-		return *(*uint64)(unsafe.Add(b4, h4>>6*8))>>(h4&63) |
-			*(*uint64)(unsafe.Add(b2, h2>>6*8))>>(h2&63)
-	}
-	i := from
-	for ; i+probeStride <= to; i += probeStride {
-		w := *(*uint64)(unsafe.Add(p, i))
-		v := *(*uint64)(unsafe.Add(p, i+4))
-		m := pass(uint32(w))&1 | pass(uint32(w>>8))&1<<1 | pass(uint32(w>>16))&1<<2 | pass(uint32(w>>24))&1<<3 |
-			pass(uint32(v))&1<<4 | pass(uint32(v>>8))&1<<5 | pass(uint32(v>>16))&1<<6 | pass(uint32(v>>24))&1<<7
-		for m != 0 {
-			s.probe(i + bits.TrailingZeros64(m))
-			m &= m - 1
+	data := s.win[from:]
+	n := to - from
+	i := 0
+	for {
+		var next int
+		s.found, next = s.find(data[i:], n-i, s.found[:0])
+		for _, off := range s.found {
+			s.probe(from + i + int(off))
 		}
+		if next == 0 {
+			return from + i
+		}
+		i += next
 	}
-	return i
 }
 
 // probe looks for the atoms of every group at window offset i.

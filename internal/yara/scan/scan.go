@@ -34,7 +34,15 @@ type Options struct {
 	// read data (uint32(x), modules, string operators on data). Default
 	// 64 MiB; reads beyond it are undefined.
 	MaxData int
+	// Find, when set, runs the atom filter (atomfilter.Filter.Find over
+	// the filter's wire form) in place of the scanner's own loop: the
+	// pattern module sets it to the engine's filter_find host import,
+	// which runs the same loop natively.
+	Find FindFunc
 }
+
+// FindFunc is atomfilter.Filter.Find over the filter's wire form.
+type FindFunc func(filter, data []byte, n int, out []uint32) ([]uint32, int)
 
 // RuleMatch is a rule that matched.
 type RuleMatch struct {
@@ -109,6 +117,8 @@ type Scanner struct {
 	slowBy [256][]int32
 	chains []chain
 	index  *atomIndex
+	find   func(data []byte, n int, out []uint32) ([]uint32, int)
+	found  []uint32 // scratch for find
 	// keep is how many bytes before the current position the window
 	// keeps for verification.
 	keep  int
@@ -172,6 +182,12 @@ func New(p *plan.Plan, o Options) (*Scanner, error) {
 		}
 	}
 	s.index = newAtomIndex(s.atoms)
+	s.find = func(data []byte, n int, out []uint32) ([]uint32, int) { return s.index.filter.Find(data, n, out) }
+	if o.Find != nil {
+		wire := s.index.filter.Encode()
+		s.find = func(data []byte, n int, out []uint32) ([]uint32, int) { return o.Find(wire, data, n, out) }
+	}
+	s.found = make([]uint32, 0, 4096)
 	for _, sp := range s.slow {
 		for b, ok := range sp.first {
 			if ok {

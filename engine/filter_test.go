@@ -1,0 +1,58 @@
+package engine
+
+import (
+	"encoding/binary"
+	"slices"
+	"testing"
+
+	"athena/internal/yara/atomfilter"
+)
+
+// TestFilterFind drives filter_find's host side over a fake guest memory:
+// the offsets written to out are Find's, and every bad argument is -1.
+func TestFilterFind(t *testing.T) {
+	mem := make([]byte, 1<<20)
+	read := func(ptr, n uint32) ([]byte, bool) {
+		if uint64(ptr)+uint64(n) > uint64(len(mem)) {
+			return nil, false
+		}
+		return mem[ptr : ptr+n], true
+	}
+	f := &atomfilter.Filter{F4: make([]uint64, 1<<16/64), Shift: 16, F2: new([atomfilter.F2Words]uint64)}
+	data := []byte("....EVIL....MZ..........EVIL.......MZ...")
+	h := f.Hash4(binary.LittleEndian.Uint32([]byte("EVIL")))
+	f.F4[h>>6] |= 1 << (h & 63)
+	mz := uint32('M') | uint32('Z')<<8
+	f.F2[mz>>6] |= 1 << (mz & 63)
+	wire := f.Encode()
+	const fptr, dptr, optr = 8, 400000, 600000
+	copy(mem[fptr:], wire)
+	copy(mem[dptr:], data)
+	want, wantNext := f.Find(data, len(data), make([]uint32, 0, 64))
+	if len(want) < 3 {
+		t.Fatalf("test filter finds only %v", want)
+	}
+	r := filterFind(read, fptr, uint32(len(wire)), dptr, uint32(len(data)), uint32(len(data)), optr, 64)
+	if r < 0 {
+		t.Fatalf("filter_find refused: %d", r)
+	}
+	count, next := int(uint32(r)), int(r>>32)
+	var got []uint32
+	for i := range count {
+		got = append(got, binary.LittleEndian.Uint32(mem[optr+4*i:]))
+	}
+	if !slices.Equal(got, want) || next != wantNext {
+		t.Fatalf("filter_find gave %v up to %d, Find %v up to %d", got, next, want, wantNext)
+	}
+	bad := map[string][7]uint32{
+		"filter outside memory": {1<<20 - 4, uint32(len(wire)), dptr, uint32(len(data)), 10, optr, 64},
+		"data outside memory":   {fptr, uint32(len(wire)), 1<<20 - 8, 64, 10, optr, 64},
+		"out outside memory":    {fptr, uint32(len(wire)), dptr, uint32(len(data)), 10, 1<<20 - 8, 64},
+		"malformed filter":      {fptr, uint32(len(wire)) - 8, dptr, uint32(len(data)), 10, optr, 64},
+	}
+	for name, a := range bad {
+		if r := filterFind(read, a[0], a[1], a[2], a[3], a[4], a[5], a[6]); r != -1 {
+			t.Errorf("%s: answered %d, want -1", name, r)
+		}
+	}
+}
