@@ -49,6 +49,12 @@ type Run struct {
 	CPUSeconds float64 `json:"cpu_seconds"`
 	MBps       float64 `json:"mb_per_s"`
 	MBperCPU   float64 `json:"mb_per_cpu_s"`
+	// StartCPUSeconds is what the same command costs on an empty
+	// directory (loading rules and, for athena, modules), the least of the
+	// repeats; ScanMBperCPU is MB per CPU-second after it: the steady
+	// scanning rate a larger corpus approaches. Command-line tools only.
+	StartCPUSeconds float64 `json:"start_cpu_seconds,omitempty"`
+	ScanMBperCPU    float64 `json:"scan_mb_per_cpu_s,omitempty"`
 	// Detections is the number of files the tool flagged: files named in
 	// yara's output, files with a verdict other than clean from Athena end
 	// to end, files whose clamd reply was FOUND.
@@ -210,35 +216,45 @@ func run(ctx context.Context, c config, command string) error {
 		"-r", rulesPath, rulesPath).CombinedOutput(); err != nil {
 		return fmt.Errorf("athena rules scan (warm-up): %v\n%s", err, out)
 	}
+	empty := filepath.Join(tmp, "empty")
+	if err := os.MkdirAll(empty, 0o755); err != nil {
+		return err
+	}
 	tools := []struct {
 		name, bin string
-		args      []string
+		args      []string // the corpus directory goes last
 	}{
-		{"yara -p 1", c.yara, []string{"-p", "1", "-r", rulesPath, dir}},
-		{"yara -p 2", c.yara, []string{"-p", "2", "-r", rulesPath, dir}},
-		{"athena rules scan -p 1", c.athena, []string{"rules", "scan", "--modules", c.modules, "--cache-dir", cacheDir, "-p", "1", "-r", rulesPath, dir}},
-		{"athena rules scan -p 2", c.athena, []string{"rules", "scan", "--modules", c.modules, "--cache-dir", cacheDir, "-p", "2", "-r", rulesPath, dir}},
+		{"yara -p 1", c.yara, []string{"-p", "1", "-r", rulesPath}},
+		{"yara -p 2", c.yara, []string{"-p", "2", "-r", rulesPath}},
+		{"athena rules scan -p 1", c.athena, []string{"rules", "scan", "--modules", c.modules, "--cache-dir", cacheDir, "-p", "1", "-r", rulesPath}},
+		{"athena rules scan -p 2", c.athena, []string{"rules", "scan", "--modules", c.modules, "--cache-dir", cacheDir, "-p", "2", "-r", rulesPath}},
 	}
 	for _, tool := range tools {
 		progress("%s", tool.name)
-		best := Run{Name: tool.name, Command: tool.bin + " " + strings.Join(tool.args, " ")}
+		args := append(slices.Clip(tool.args), dir)
+		best := Run{Name: tool.name, Command: tool.bin + " " + strings.Join(args, " ")}
 		for i := range max(c.repeat, 1) {
-			cmd := exec.CommandContext(ctx, tool.bin, tool.args...)
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			start := time.Now()
-			if err := cmd.Run(); err != nil {
-				return fmt.Errorf("%s: %v\n%s", tool.name, err, stderr.Bytes())
+			stdout, wall, cpu, err := runTool(ctx, tool.bin, args)
+			if err != nil {
+				return fmt.Errorf("%s: %w", tool.name, err)
 			}
-			wall := time.Since(start).Seconds()
-			cpu := (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 			if i == 0 || wall < best.Seconds {
 				best.Seconds, best.CPUSeconds = wall, cpu
-				best.Matches, best.Detected = countMatches(stdout.Bytes(), dir)
+				best.Matches, best.Detected = countMatches(stdout, dir)
 				best.Detections = len(best.Detected)
+			}
+			_, _, cpu, err = runTool(ctx, tool.bin, append(slices.Clip(tool.args), empty))
+			if err != nil {
+				return fmt.Errorf("%s on an empty directory: %w", tool.name, err)
+			}
+			if i == 0 || cpu < best.StartCPUSeconds {
+				best.StartCPUSeconds = cpu
 			}
 		}
 		best.MBps, best.MBperCPU = mb/best.Seconds, mb/best.CPUSeconds
+		if scan := best.CPUSeconds - best.StartCPUSeconds; scan > 0 {
+			best.ScanMBperCPU = mb / scan
+		}
 		rep.Runs = append(rep.Runs, best)
 	}
 
@@ -412,6 +428,21 @@ func diff(a, b []string) []string {
 }
 
 // ratio formats a/b, or "-" when b is zero.
+// runTool runs a command-line scanner and returns its output, wall and
+// CPU seconds.
+func runTool(ctx context.Context, bin string, args []string) (stdout []byte, wall, cpu float64, err error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return nil, 0, 0, fmt.Errorf("%v\n%s", err, errOut.Bytes())
+	}
+	wall = time.Since(start).Seconds()
+	cpu = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+	return out.Bytes(), wall, cpu, nil
+}
+
 func ratio(a, b float64) string {
 	if b == 0 || a == 0 {
 		return "-"
@@ -454,6 +485,14 @@ func printTable(w io.Writer, rep Report) {
 		fmt.Fprintf(w, "| %s | %.2f | %.2f | %.1f | %.1f | %s; %s | %s; %s | %d | %s |\n", r.Name, r.Seconds, r.CPUSeconds, r.MBps, r.MBperCPU,
 			ratio(r.MBps, yara2.MBps), ratio(r.MBperCPU, yara2.MBperCPU), ratio(r.MBps, clamd.MBps), ratio(r.MBperCPU, clamd.MBperCPU),
 			r.Detections, matches)
+	}
+	fmt.Fprintln(w, "\nStart-up (the same command on an empty directory: rules, and for athena the module and its configuration) and the scan after it:")
+	fmt.Fprintln(w, "\n| tool | start-up CPU s | MB per CPU-s after start-up | vs yara -p 2 |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	for _, r := range rep.Runs {
+		if r.ScanMBperCPU > 0 {
+			fmt.Fprintf(w, "| %s | %.2f | %.1f | %s |\n", r.Name, r.StartCPUSeconds, r.ScanMBperCPU, ratio(r.ScanMBperCPU, yara2.ScanMBperCPU))
+		}
 	}
 	if e := find("athena serve"); e.Name != "" {
 		fmt.Fprintf(w, "\nAthena end to end, time to verdict per file: p50 %.1f ms, p99 %.1f ms.\n", e.P50ms, e.P99ms)
