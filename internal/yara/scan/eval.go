@@ -102,6 +102,10 @@ type evalFn func(c *evalContext) value
 type ruleEval struct {
 	cond evalFn
 	vars int
+	// needsMatch: the condition cannot hold unless some string of the
+	// rule matched, so a rule whose strings found nothing is false without
+	// evaluating it (most rules on most files).
+	needsMatch bool
 }
 
 // evalContext is one evaluation of the rules: at the end of a file (final)
@@ -142,6 +146,10 @@ func (c *evalContext) ruleValue(ri int) bool {
 	}
 	c.state[ri] = 3
 	re := c.s.rules[ri]
+	if re.needsMatch && !c.s.anyMatch(ri) {
+		c.state[ri] = 2
+		return false
+	}
 	saved := c.vars
 	c.vars = make([]value, re.vars)
 	v := re.cond(c).isTrue()
@@ -196,7 +204,70 @@ func (s *Scanner) newRuleEval(ri int) (*ruleEval, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scan: rule %s: %w", r.Name, err)
 	}
-	return &ruleEval{cond: f, vars: r.Vars}, nil
+	return &ruleEval{cond: f, vars: r.Vars, needsMatch: needsMatch(r.Cond)}, nil
+}
+
+// anyMatch reports whether some string of rule ri has a match.
+func (s *Scanner) anyMatch(ri int) bool {
+	r := &s.p.RuleList[ri]
+	for si := r.First; si < r.First+r.Count; si++ {
+		if len(s.matches[si]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// needsMatch reports whether condition n is certainly not true (false or
+// undefined) when none of its rule's strings matched. It errs on the side
+// of false: only the forms below are recognised.
+func needsMatch(n *plan.Node) bool {
+	if n == nil {
+		return false
+	}
+	constInt := func(m *plan.Node) (int64, bool) {
+		if m != nil && m.Op == plan.OpInt {
+			return m.Int, true
+		}
+		return 0, false
+	}
+	switch n.Op {
+	case plan.OpAnd:
+		return needsMatch(n.Args[0]) || needsMatch(n.Args[1])
+	case plan.OpOr:
+		return needsMatch(n.Args[0]) && needsMatch(n.Args[1])
+	case plan.OpStrMatch, plan.OpStrAt, plan.OpStrIn:
+		return n.Int >= 0 // not the current string of a for ... of
+	case plan.OpOf:
+		if string(n.Str) == "rules" || len(n.Items) == 0 {
+			return false
+		}
+		switch n.Int {
+		case plan.QuantAny, plan.QuantAll:
+			return true
+		case plan.QuantExpr, plan.QuantPercent:
+			k, ok := constInt(n.Args[0])
+			return ok && k >= 1
+		}
+	case plan.OpGt, plan.OpGe, plan.OpEq, plan.OpLt, plan.OpLe:
+		// #a compared with a constant: with no match #a is 0.
+		a, b, op := n.Args[0], n.Args[1], n.Op
+		if a.Op != plan.OpStrCount {
+			a, b = b, a
+			op = map[plan.Op]plan.Op{plan.OpGt: plan.OpLt, plan.OpGe: plan.OpLe, plan.OpLt: plan.OpGt, plan.OpLe: plan.OpGe, plan.OpEq: plan.OpEq}[op]
+		}
+		k, ok := constInt(b)
+		if a.Op != plan.OpStrCount || a.Int < 0 || !ok {
+			return false
+		}
+		switch op {
+		case plan.OpGt:
+			return k >= 0
+		case plan.OpGe, plan.OpEq:
+			return k >= 1
+		}
+	}
+	return false
 }
 
 type builder struct {

@@ -3,6 +3,8 @@ package scan
 import (
 	"encoding/base64"
 	"fmt"
+	"math"
+	"math/bits"
 
 	"athena/internal/yara/plan"
 )
@@ -168,12 +170,27 @@ func buildPatterns(p *plan.Plan) (pats []pattern, atoms []atom, slow []slowPat, 
 			}
 		}
 	}
+	// The literal every match of a pattern starts with (all of a text
+	// string), and how many patterns share each 4-byte window of those.
+	lits := make([][]byte, len(pats))
+	for pi := range pats {
+		pt := &pats[pi]
+		switch pt.kind {
+		case patLit:
+			lits[pi] = pt.lit
+		case patHex:
+			lits[pi] = literalPrefix(pt.hex.prefixes)
+		case patRegex:
+			lits[pi] = literalPrefix(pt.re.Prefixes)
+		}
+	}
+	shared := countWindows(pats, lits)
 	for pi := range pats {
 		pt := &pats[pi]
 		switch pt.kind {
 		case patLit:
 			pt.need = len(pt.lit)
-			off, a := bestWindow(pt.lit, pt.fold)
+			off, a := bestWindow(pt.lit, pt.fold, shared)
 			for _, v := range caseVariants(a, pt.fold) {
 				atoms = append(atoms, atom{bytes: v, pat: int32(pi), off: int32(off)})
 			}
@@ -183,6 +200,11 @@ func buildPatterns(p *plan.Plan) (pats []pattern, atoms []atom, slow []slowPat, 
 			if pt.chain >= 0 && pt.piece == 0 {
 				// Its match data runs on past the piece.
 				pt.need = max(pt.need, maxHexData)
+			}
+			if lits[pi] != nil {
+				off, a := bestWindow(lits[pi], false, shared)
+				atoms = append(atoms, atom{bytes: a, pat: int32(pi), off: int32(off)})
+				continue
 			}
 			pre := bestPrefixes(pt.hex.prefixes)
 			off, fixed, ok := pt.hex.fixedAtom()
@@ -199,6 +221,11 @@ func buildPatterns(p *plan.Plan) (pats []pattern, atoms []atom, slow []slowPat, 
 			slow = append(slow, slowPat{pat: int32(pi), first: pt.hex.firstBytes()})
 		case patRegex:
 			pt.need = maxMatch + 1
+			if lits[pi] != nil {
+				off, a := bestWindow(lits[pi], false, shared)
+				atoms = append(atoms, atom{bytes: a, pat: int32(pi), off: int32(off)})
+				continue
+			}
 			if pre := bestPrefixes(pt.re.Prefixes); pre != nil {
 				for _, v := range pre {
 					atoms = append(atoms, atom{bytes: v, pat: int32(pi)})
@@ -252,6 +279,41 @@ type slowPat struct {
 	first *[256]bool
 }
 
+// literalPrefix returns the literal every match starts with when there is
+// one longer than 4 bytes (a case-sensitive regexp or hex string that
+// begins with fixed bytes), else nil.
+func literalPrefix(f func(maxCount, maxLen int) ([][]byte, bool)) []byte {
+	pre, ok := f(1, 32)
+	if !ok || len(pre) != 1 || len(pre[0]) <= 4 {
+		return nil
+	}
+	return pre[0]
+}
+
+// countWindows counts, for each 4-byte window value (folded to lower case
+// for nocase patterns), the patterns whose literal holds it.
+func countWindows(pats []pattern, lits [][]byte) map[uint32]int32 {
+	shared := map[uint32]int32{}
+	seen := map[uint32]int{} // window -> last pattern counted, +1
+	for pi, lit := range lits {
+		for i := 0; i+4 <= len(lit); i++ {
+			v := windowKey(lit[i:i+4], pats[pi].kind == patLit && pats[pi].fold)
+			if seen[v] != pi+1 {
+				seen[v] = pi + 1
+				shared[v]++
+			}
+		}
+	}
+	return shared
+}
+
+func windowKey(w []byte, fold bool) uint32 {
+	if !fold {
+		return load(w)
+	}
+	return uint32(lower(w[0])) | uint32(lower(w[1]))<<8 | uint32(lower(w[2]))<<16 | uint32(lower(w[3]))<<24
+}
+
 // bestPrefixes asks for the longest prefixes (4 bytes down to 1) that
 // exist in a small enough set; nil when even single bytes do not.
 func bestPrefixes(f func(maxCount, maxLen int) ([][]byte, bool)) [][]byte {
@@ -299,10 +361,13 @@ func byteQuality(c byte, fold bool) int {
 	return 5
 }
 
-// bestWindow picks the best atom of at most 4 bytes in lit.
-func bestWindow(lit []byte, fold bool) (int, []byte) {
+// bestWindow picks the best atom of at most 4 bytes in lit: rare bytes,
+// distinct bytes, and a window few other patterns share (shared counts
+// them), since strings of one family often share a prefix or a word, and
+// an atom there wakes all of them at each occurrence.
+func bestWindow(lit []byte, fold bool, shared map[uint32]int32) (int, []byte) {
 	n := min(4, len(lit))
-	best, bestQ := 0, -1
+	best, bestQ := 0, math.MinInt
 	for i := 0; i+n <= len(lit); i++ {
 		q := 0
 		for j, c := range lit[i : i+n] {
@@ -314,6 +379,9 @@ func bestWindow(lit []byte, fold bool) (int, []byte) {
 			if !dup {
 				q += 2
 			}
+		}
+		if n == 4 {
+			q -= 3 * bits.Len32(uint32(max(shared[windowKey(lit[i:i+4], fold)]-1, 0)))
 		}
 		if q > bestQ {
 			best, bestQ = i, q
