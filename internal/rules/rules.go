@@ -26,6 +26,7 @@ import (
 	"athena/internal/yara/compile"
 	"athena/internal/yara/parser"
 	"athena/internal/yara/plan"
+	"athena/internal/yara/scan"
 	builtin "athena/rules"
 )
 
@@ -96,6 +97,11 @@ func Compile(srcs []Source, include func(from, path string) (string, []byte, err
 	}
 	p, err := compile.Compile(all, compile.Options{})
 	if err != nil {
+		return nil, err
+	}
+	// The atom choice is the costliest part of building a scanner; made
+	// here once, it spares every guest instance from making it again.
+	if p.Atoms, err = scan.ChooseAtoms(p); err != nil {
 		return nil, err
 	}
 	enc := p.Encode()

@@ -10,7 +10,7 @@ import (
 // magic and version start every encoded Plan.
 const (
 	magic   = "YPLN"
-	version = 2
+	version = 3
 	// maxDepth bounds condition nesting, so that decoding cannot exhaust
 	// the stack.
 	maxDepth = 2000
@@ -74,6 +74,20 @@ func (p *Plan) Encode() []byte {
 		e.uint(uint64(r.Count))
 		e.uint(uint64(r.Vars))
 		e.node(r.Cond)
+	}
+	e.bool(p.Atoms != nil)
+	if a := p.Atoms; a != nil {
+		e.uint(uint64(a.Forms))
+		e.uint(uint64(len(a.List)))
+		for _, at := range a.List {
+			e.uint(uint64(at.Form))
+			e.uint(uint64(at.Off))
+			e.bytes(at.Bytes)
+		}
+		e.uint(uint64(len(a.Slow)))
+		for _, f := range a.Slow {
+			e.uint(uint64(f))
+		}
 	}
 	return e.b
 }
@@ -223,6 +237,9 @@ func Decode(b []byte) (*Plan, error) {
 			d.check(p, i, r.Cond)
 		}
 	}
+	if d.err == nil && d.bool() {
+		p.Atoms = d.atoms()
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("trailing bytes")
 	}
@@ -230,6 +247,38 @@ func Decode(b []byte) (*Plan, error) {
 		return nil, d.err
 	}
 	return p, nil
+}
+
+// maxForms bounds Atoms.Forms (1,000 rules have about 5,000).
+const maxForms = 1 << 24
+
+// atoms reads Plan.Atoms.
+func (d *decoder) atoms() *Atoms {
+	forms := d.uint()
+	if forms > maxForms {
+		d.fail("forms")
+		return nil
+	}
+	a := &Atoms{Forms: int(forms)}
+	n := d.count()
+	a.List = make([]Atom, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		form, off, b := d.uint(), d.uint(), d.bytes()
+		if form >= uint64(a.Forms) || off > MaxAtomOff || len(b) == 0 || len(b) > MaxAtomLen {
+			d.fail("atom")
+			break
+		}
+		a.List = append(a.List, Atom{Form: int(form), Off: int(off), Bytes: b})
+	}
+	n = d.count()
+	for i := 0; i < n && d.err == nil; i++ {
+		if f := d.uint(); f < uint64(a.Forms) {
+			a.Slow = append(a.Slow, int(f))
+		} else {
+			d.fail("slow form")
+		}
+	}
+	return a
 }
 
 type decoder struct {

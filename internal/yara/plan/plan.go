@@ -16,7 +16,35 @@ type Plan struct {
 	RuleList []Rule
 	// Strings are every rule's strings, rule by rule in declaration order.
 	Strings []String
+	// Atoms, when not nil, is the scanner's choice of atoms, made once on
+	// the host (scan.ChooseAtoms) instead of in every guest instance.
+	Atoms *Atoms
 }
+
+// Atoms are the short literals the scanner looks for. They refer to the
+// scanner's concrete forms of the strings (an ascii and a wide form, one
+// per xor key or base64 encoding...), Forms of them in the scanner's
+// order; a scanner whose forms differ in number ignores them.
+type Atoms struct {
+	Forms int
+	List  []Atom
+	// Slow are the forms that have no atom: they are tried at every
+	// offset whose byte may start them.
+	Slow []int
+}
+
+// Atom says that form Form may match starting Off bytes before each
+// occurrence of Bytes (1 to 4 bytes).
+type Atom struct {
+	Form, Off int
+	Bytes     []byte
+}
+
+// Limits of Atoms that Decode enforces.
+const (
+	MaxAtomLen = 4
+	MaxAtomOff = 1 << 16
+)
 
 // Rules is the number of rules, for logs.
 func (p *Plan) Rules() int { return len(p.RuleList) }

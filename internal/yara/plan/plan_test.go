@@ -33,6 +33,7 @@ func samplePlan() *Plan {
 					}},
 				}}},
 		},
+		Atoms: &Atoms{Forms: 20, List: []Atom{{Form: 0, Bytes: []byte("abc")}, {Form: 7, Off: 2, Bytes: []byte("eXyz")}}, Slow: []int{19}},
 	}
 }
 
@@ -53,6 +54,9 @@ func TestRoundTrip(t *testing.T) {
 		got.RuleList[1].Cond.Args[1].Args[1].Args[1].Float != 1.5 {
 		t.Fatalf("round trip:\ngot  %+v\nwant %+v", got, p)
 	}
+	if !reflect.DeepEqual(got.Atoms, p.Atoms) {
+		t.Fatalf("atoms: got %+v, want %+v", got.Atoms, p.Atoms)
+	}
 	if got.Rules() != 2 {
 		t.Fatalf("Rules() = %d, want 2", got.Rules())
 	}
@@ -66,6 +70,12 @@ func TestDecodeRejects(t *testing.T) {
 	badString.RuleList[0].Cond = &Node{Op: OpStrMatch, Int: 2}
 	badVar := samplePlan()
 	badVar.RuleList[1].Vars = 0
+	badAtom := samplePlan()
+	badAtom.Atoms.List[1].Form = 20
+	longAtom := samplePlan()
+	longAtom.Atoms.List[0].Bytes = []byte("abcde")
+	badSlow := samplePlan()
+	badSlow.Atoms.Slow = []int{20}
 	for _, tc := range []struct {
 		name string
 		b    []byte
@@ -78,6 +88,9 @@ func TestDecodeRejects(t *testing.T) {
 		{"later rule", badRule.Encode()},
 		{"string index", badString.Encode()},
 		{"variable slot", badVar.Encode()},
+		{"atom form", badAtom.Encode()},
+		{"atom length", longAtom.Encode()},
+		{"slow form", badSlow.Encode()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := Decode(tc.b); !errors.Is(err, ErrFormat) {

@@ -102,8 +102,17 @@ func benchCompile(b *testing.B, n int) {
 func BenchmarkCompile1000(b *testing.B)  { benchCompile(b, 1000) }
 func BenchmarkCompile10000(b *testing.B) { benchCompile(b, 10000) }
 
-func benchNew(b *testing.B, n int) {
+// benchNew is scan.New as a guest runs it: with the atoms the host chose
+// in the plan (internal/rules does), or without, choosing them itself.
+func benchNew(b *testing.B, n int, planAtoms bool) {
 	p := compileRules(b, genRules(n, true))
+	if planAtoms {
+		a, err := scan.ChooseAtoms(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.Atoms = a
+	}
 	for b.Loop() {
 		if _, err := scan.New(p, scan.Options{}); err != nil {
 			b.Fatal(err)
@@ -111,8 +120,10 @@ func benchNew(b *testing.B, n int) {
 	}
 }
 
-func BenchmarkNew1000(b *testing.B)  { benchNew(b, 1000) }
-func BenchmarkNew10000(b *testing.B) { benchNew(b, 10000) }
+func BenchmarkNew1000(b *testing.B)             { benchNew(b, 1000, true) }
+func BenchmarkNew10000(b *testing.B)            { benchNew(b, 10000, true) }
+func BenchmarkNewChooseAtoms1000(b *testing.B)  { benchNew(b, 1000, false) }
+func BenchmarkNewChooseAtoms10000(b *testing.B) { benchNew(b, 10000, false) }
 
 func BenchmarkScan1000(b *testing.B)  { benchScan(b, 1000) }
 func BenchmarkScan10000(b *testing.B) { benchScan(b, 10000) }

@@ -95,7 +95,7 @@ func base64Forms(s []byte, alphabet []byte) [][]byte {
 // buildPatterns turns the plan's strings into patterns and their atoms.
 // Patterns without a usable atom go to slow, tried at every offset whose
 // byte is in their first-byte set.
-func buildPatterns(p *plan.Plan) (pats []pattern, atoms []atom, slow []slowPat, chains []chain, err error) {
+func buildPatterns(p *plan.Plan) (pats []pattern, chains []chain, err error) {
 	for si := range p.Strings {
 		s := &p.Strings[si]
 		ascii := s.Flags&plan.ASCII != 0
@@ -164,12 +164,37 @@ func buildPatterns(p *plan.Plan) (pats []pattern, atoms []atom, slow []slowPat, 
 				}
 				re, err := compileRegex(string(s.Text), nocase, dotAll, w)
 				if err != nil {
-					return nil, nil, nil, nil, fmt.Errorf("scan: string %s: %w", s.ID, err)
+					return nil, nil, fmt.Errorf("scan: string %s: %w", s.ID, err)
 				}
 				add(pattern{kind: patRegex, re: re, wide: w})
 			}
 		}
 	}
+	for pi := range pats {
+		pt := &pats[pi]
+		switch pt.kind {
+		case patLit:
+			pt.need = len(pt.lit)
+		case patHex:
+			pt.need = pt.hex.maxLen
+			if pt.chain >= 0 && pt.piece == 0 {
+				// Its match data runs on past the piece.
+				pt.need = max(pt.need, maxHexData)
+			}
+		case patRegex:
+			pt.need = maxMatch + 1
+		}
+		if pt.fullword {
+			pt.need += 2
+		}
+	}
+	return pats, chains, nil
+}
+
+// chooseAtoms picks the atoms of every pattern; slow are the patterns
+// that have none. The choice is deterministic: the host makes it once per
+// rule set (ChooseAtoms) and the plan carries it to the guests.
+func chooseAtoms(pats []pattern) (atoms []atom, slow []int32) {
 	// The literal every match of a pattern starts with (all of a text
 	// string), and how many patterns share each 4-byte window of those.
 	lits := make([][]byte, len(pats))
@@ -187,60 +212,72 @@ func buildPatterns(p *plan.Plan) (pats []pattern, atoms []atom, slow []slowPat, 
 	shared := countWindows(pats, lits)
 	for pi := range pats {
 		pt := &pats[pi]
-		switch pt.kind {
-		case patLit:
-			pt.need = len(pt.lit)
+		switch {
+		case pt.kind == patLit:
 			off, a := bestWindow(pt.lit, pt.fold, shared)
 			for _, v := range caseVariants(a, pt.fold) {
 				atoms = append(atoms, atom{bytes: v, pat: int32(pi), off: int32(off)})
 			}
-			continue
-		case patHex:
-			pt.need = pt.hex.maxLen
-			if pt.chain >= 0 && pt.piece == 0 {
-				// Its match data runs on past the piece.
-				pt.need = max(pt.need, maxHexData)
-			}
-			if lits[pi] != nil {
-				off, a := bestWindow(lits[pi], false, shared)
-				atoms = append(atoms, atom{bytes: a, pat: int32(pi), off: int32(off)})
-				continue
-			}
+		case lits[pi] != nil:
+			off, a := bestWindow(lits[pi], false, shared)
+			atoms = append(atoms, atom{bytes: a, pat: int32(pi), off: int32(off)})
+		case pt.kind == patHex:
 			pre := bestPrefixes(pt.hex.prefixes)
 			off, fixed, ok := pt.hex.fixedAtom()
-			if ok && (pre == nil || shortest(pre) < len(fixed)) {
+			switch {
+			case ok && (pre == nil || shortest(pre) < len(fixed)):
 				atoms = append(atoms, atom{bytes: fixed, pat: int32(pi), off: int32(off)})
-				continue
-			}
-			if pre != nil {
+			case pre != nil:
 				for _, v := range pre {
 					atoms = append(atoms, atom{bytes: v, pat: int32(pi)})
 				}
-				continue
+			default:
+				slow = append(slow, int32(pi))
 			}
-			slow = append(slow, slowPat{pat: int32(pi), first: pt.hex.firstBytes()})
-		case patRegex:
-			pt.need = maxMatch + 1
-			if lits[pi] != nil {
-				off, a := bestWindow(lits[pi], false, shared)
-				atoms = append(atoms, atom{bytes: a, pat: int32(pi), off: int32(off)})
-				continue
+		case pt.kind == patRegex:
+			pre := bestPrefixes(pt.re.Prefixes)
+			for _, v := range pre {
+				atoms = append(atoms, atom{bytes: v, pat: int32(pi)})
 			}
-			if pre := bestPrefixes(pt.re.Prefixes); pre != nil {
-				for _, v := range pre {
-					atoms = append(atoms, atom{bytes: v, pat: int32(pi)})
-				}
-				continue
+			if pre == nil {
+				slow = append(slow, int32(pi))
 			}
-			slow = append(slow, slowPat{pat: int32(pi), first: pt.re.FirstBytes()})
 		}
 	}
-	for pi := range pats {
-		if pats[pi].fullword {
-			pats[pi].need += 2
-		}
+	return atoms, slow
+}
+
+// ChooseAtoms makes the scanner's atom choice for p, for the host to put
+// in the plan (Plan.Atoms), so that guests do not each make it again.
+func ChooseAtoms(p *plan.Plan) (*plan.Atoms, error) {
+	pats, _, err := buildPatterns(p)
+	if err != nil {
+		return nil, err
 	}
-	return pats, atoms, slow, chains, nil
+	atoms, slow := chooseAtoms(pats)
+	out := &plan.Atoms{Forms: len(pats), List: make([]plan.Atom, len(atoms))}
+	for i, a := range atoms {
+		out.List[i] = plan.Atom{Form: int(a.pat), Off: int(a.off), Bytes: a.bytes}
+	}
+	for _, pi := range slow {
+		out.Slow = append(out.Slow, int(pi))
+	}
+	return out, nil
+}
+
+// planAtoms takes the plan's atoms when they are for these patterns.
+func planAtoms(a *plan.Atoms, pats []pattern) (atoms []atom, slow []int32, ok bool) {
+	if a == nil || a.Forms != len(pats) {
+		return nil, nil, false
+	}
+	atoms = make([]atom, len(a.List))
+	for i, at := range a.List {
+		atoms[i] = atom{bytes: at.Bytes, pat: int32(at.Form), off: int32(at.Off)}
+	}
+	for _, f := range a.Slow {
+		slow = append(slow, int32(f))
+	}
+	return atoms, slow, true
 }
 
 // chainThreshold is the longest jump a hex string keeps inside one piece;
@@ -273,10 +310,13 @@ func splitHex(toks []plan.HexToken) (pieces [][]plan.HexToken, gaps []gap) {
 	return append(pieces, cur), gaps
 }
 
-// slowPat is a pattern without atoms.
-type slowPat struct {
-	pat   int32
-	first *[256]bool
+// firstBytes says which bytes may start a match of a pattern without
+// atoms.
+func (pt *pattern) firstBytes() *[256]bool {
+	if pt.kind == patHex {
+		return pt.hex.firstBytes()
+	}
+	return pt.re.FirstBytes()
 }
 
 // literalPrefix returns the literal every match starts with when there is

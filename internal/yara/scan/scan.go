@@ -112,7 +112,7 @@ type Scanner struct {
 	maxData int
 	pats    []pattern
 	atoms   []atom
-	slow    []slowPat
+	slow    []int32 // patterns without atoms
 	// slowBy are the slow patterns by the byte their matches start with.
 	slowBy [256][]int32
 	chains []chain
@@ -167,9 +167,13 @@ func New(p *plan.Plan, o Options) (*Scanner, error) {
 	}
 	s := &Scanner{p: p, maxData: min(o.MaxData, dataNeeded(p))}
 	var err error
-	s.pats, s.atoms, s.slow, s.chains, err = buildPatterns(p)
+	s.pats, s.chains, err = buildPatterns(p)
 	if err != nil {
 		return nil, err
+	}
+	var ok bool
+	if s.atoms, s.slow, ok = planAtoms(p.Atoms, s.pats); !ok {
+		s.atoms, s.slow = chooseAtoms(s.pats)
 	}
 	maxOff := 0
 	for i := range s.atoms {
@@ -188,10 +192,10 @@ func New(p *plan.Plan, o Options) (*Scanner, error) {
 		s.find = func(data []byte, n int, out []uint32) ([]uint32, int) { return o.Find(wire, data, n, out) }
 	}
 	s.found = make([]uint32, 0, 4096)
-	for _, sp := range s.slow {
-		for b, ok := range sp.first {
+	for _, pi := range s.slow {
+		for b, ok := range s.pats[pi].firstBytes() {
 			if ok {
-				s.slowBy[b] = append(s.slowBy[b], sp.pat)
+				s.slowBy[b] = append(s.slowBy[b], pi)
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -225,5 +226,41 @@ func TestHugeLoop(t *testing.T) {
 	}
 	if ms := scanChunks(s, nil, 0, -1); len(ms) != 1 {
 		t.Fatalf("got %v, want rule r", ms)
+	}
+}
+
+// TestPlanAtoms: a plan carrying the host's atom choice scans exactly as
+// one without, and atoms made for other forms are ignored.
+func TestPlanAtoms(t *testing.T) {
+	src := genRules(300, true)
+	p := compileRules(t, src)
+	data := mixedData(1 << 20)
+	words := regexp.MustCompile(`"([^"]+)"`).FindAllStringSubmatch(src, -1)
+	for i, k := 0, 0; i+64 < len(data) && k < len(words); i, k = i+4099, k+3 { // plant some of the rules' text strings
+		copy(data[i:], words[k][1])
+	}
+	plain, err := scan.New(p, scan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := scanChunks(plain, data, 1000, -1)
+	if len(ms) < 5 {
+		t.Fatalf("only %d rules match the test data", len(ms))
+	}
+	want := fmt.Sprint(ms)
+	atoms, err := scan.ChooseAtoms(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []*plan.Atoms{atoms, {Forms: atoms.Forms + 1}} {
+		q := *p
+		q.Atoms = a
+		s, err := scan.New(&q, scan.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(scanChunks(s, data, 1000, -1)); got != want {
+			t.Fatalf("with plan atoms (forms %d): %s\nwithout: %s", a.Forms, got, want)
+		}
 	}
 }
