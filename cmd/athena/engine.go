@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"athena/engine/worker"
+	"athena/internal/formats"
 	"athena/internal/rules"
 	"athena/internal/supervise"
 )
@@ -35,6 +36,7 @@ func runEngine(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	id := fs.String("id", "", "engine id in logs, metrics and presence (default HOST-PID)")
 	metricsAddr := fs.String("metrics-addr", "", "serve /healthz and /metrics on this address (empty: off)")
 	rulesPoll := fs.Duration("rules-poll", 5*time.Second, "how often to check the --rules files for changes (0: never); the "+rules.Bucket+" bucket is watched too")
+	passwordsPoll := fs.Duration("archive-passwords-poll", 5*time.Second, "how often to check the --archive-passwords file for changes (0: never)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -57,6 +59,9 @@ func runEngine(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer nc.Close()
 	if err := watchRules(ctx, eng, ef.rules, *rulesPoll, js, log); err != nil {
 		return err
+	}
+	if ef.passwords != "" && *passwordsPoll > 0 {
+		go watchPasswords(ctx, eng, ef.passwords, *passwordsPoll, eng.Settings()[formats.PasswordsKind], log.With("component", "passwords"))
 	}
 	wcfg := worker.Config{
 		Engine: eng, JS: js, NC: nc, ID: *id, Concurrency: ef.concurrency,
