@@ -409,3 +409,37 @@ func BenchmarkFileprocSevenZipPasswords(b *testing.B) {
 	}
 	b.ReportMetric(float64(time.Since(start).Milliseconds())/float64(b.N*n), "ms/password")
 }
+
+// An AES-256 7z made by 7-Zip, headers encrypted, opened in the sandbox
+// with a password from the operator's list; not without it.
+func TestFileprocSevenZipPasswordFromTheList(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "eicar.com"), testkit.EICAR(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("7zz", "a", "-bd", "-pseven pass", "-mhe=on", "x.7z", "eicar.com")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("7zz (make deps installs Debian's 7zip): %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "x.7z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := func(e *Engine) bool {
+		for _, f := range findingsOf(run(t, e, "x.7z", data, 4096), "pattern") {
+			if f.Rule == "eicar_test_file" && f.Path == "x.7z > eicar.com" {
+				return true
+			}
+		}
+		return false
+	}
+	if found(newEngine(t, Config{ModuleDirs: []string{builtinDir}})) {
+		t.Fatal("opened with the default passwords")
+	}
+	e := newEngine(t, Config{ModuleDirs: []string{builtinDir},
+		Settings: []Setting{builtinRules(t), passwordSetting(t, "infected\nseven pass\n")}})
+	if !found(e) {
+		t.Fatal("not opened with the password in the list")
+	}
+}
