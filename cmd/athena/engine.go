@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -61,7 +62,14 @@ func runEngine(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if ef.passwords != "" && *passwordsPoll > 0 {
-		go watchPasswords(ctx, eng, ef.passwords, *passwordsPoll, eng.Settings()[formats.PasswordsKind], log.With("component", "passwords"))
+		// Stopped and waited for before the engine closes (defers run last first).
+		wctx, stop := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			watchPasswords(wctx, eng, ef.passwords, *passwordsPoll, eng.Settings()[formats.PasswordsKind], log.With("component", "passwords"))
+		})
+		defer wg.Wait()
+		defer stop()
 	}
 	wcfg := worker.Config{
 		Engine: eng, JS: js, NC: nc, ID: *id, Concurrency: ef.concurrency,
