@@ -8,7 +8,7 @@ GOFLAGS ?=
 # Debian packages the build and the tests need: command -> package.
 # A command may be a path instead, for packages that install no command.
 APT_DEPS := wat2wasm:wabt redis-server:redis-server chromium:chromium yara:yara \
-	unzip:unzip zip:zip xz:xz-utils zstd:zstd bzip2:bzip2 gzip:gzip qpdf:qpdf file:file curl:curl node:nodejs \
+	unzip:unzip zip:zip 7zz:7zip xz:xz-utils zstd:zstd bzip2:bzip2 gzip:gzip qpdf:qpdf file:file curl:curl node:nodejs \
 	/usr/lib/python3/dist-packages/olefile:python3-olefile
 
 .PHONY: all run build modules deps test check vet fmt tidy-check bench fuzz clean

@@ -220,7 +220,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return strings.Compare(a.man.Name, b.man.Name)
 	})
 	for _, md := range e.modules {
-		if md.man.Config != "" && md.setting() == nil {
+		if md.man.Config != "" && !md.man.ConfigOptional && md.setting() == nil {
 			e.log.Warn("module takes a setting no one configured: it runs once one is", "module", md.man.Name, "kind", md.man.Config)
 			continue
 		}

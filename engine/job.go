@@ -116,8 +116,8 @@ func (e *Engine) newJob(ctx context.Context, meta core.FileMeta, emit func(core.
 	}
 	for _, md := range e.modules {
 		jm := &jobModule{md: md, state: pending}
-		if md.man.Config != "" && j.ss[md.man.Config] == nil {
-			jm.state = ended // takes a setting no one configured
+		if md.man.Config != "" && !md.man.ConfigOptional && j.ss[md.man.Config] == nil {
+			jm.state = ended // needs a setting no one configured
 		}
 		j.mods = append(j.mods, jm)
 		if jm.state == pending && md.man.Wanted("") {

@@ -90,10 +90,18 @@ func newEngine(ctx context.Context, ef engineFlags, stderr io.Writer, reg promet
 	if err != nil {
 		return nil, err
 	}
+	settings := []engine.Setting{ruleSetting(set)}
+	if ef.passwords != "" {
+		pw, err := loadPasswords(ef.passwords)
+		if err != nil {
+			return nil, err
+		}
+		settings = append(settings, pw)
+	}
 	return engine.New(ctx, engine.Config{
 		Only:            ef.only,
 		NoDigests:       ef.noDigests,
-		Settings:        []engine.Setting{ruleSetting(set)},
+		Settings:        settings,
 		ModuleDirs:      []string{ef.modules},
 		ExtraModuleDirs: ef.extra,
 		CacheDir:        ef.cacheDir,

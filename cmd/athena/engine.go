@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"athena/engine/worker"
+	"athena/internal/formats"
 	"athena/internal/rules"
 	"athena/internal/supervise"
 )
@@ -35,6 +37,7 @@ func runEngine(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	id := fs.String("id", "", "engine id in logs, metrics and presence (default HOST-PID)")
 	metricsAddr := fs.String("metrics-addr", "", "serve /healthz and /metrics on this address (empty: off)")
 	rulesPoll := fs.Duration("rules-poll", 5*time.Second, "how often to check the --rules files for changes (0: never); the "+rules.Bucket+" bucket is watched too")
+	passwordsPoll := fs.Duration("archive-passwords-poll", 5*time.Second, "how often to check the --archive-passwords file for changes (0: never)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -57,6 +60,16 @@ func runEngine(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer nc.Close()
 	if err := watchRules(ctx, eng, ef.rules, *rulesPoll, js, log); err != nil {
 		return err
+	}
+	if ef.passwords != "" && *passwordsPoll > 0 {
+		// Stopped and waited for before the engine closes (defers run last first).
+		wctx, stop := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			watchPasswords(wctx, eng, ef.passwords, *passwordsPoll, eng.Settings()[formats.PasswordsKind], log.With("component", "passwords"))
+		})
+		defer wg.Wait()
+		defer stop()
 	}
 	wcfg := worker.Config{
 		Engine: eng, JS: js, NC: nc, ID: *id, Concurrency: ef.concurrency,

@@ -133,6 +133,9 @@ type engineFlags struct {
 	concurrency int
 	logLevel    slog.Level
 	rules       stringList
+	// passwords is the --archive-passwords file; empty: the file
+	// processor's defaults.
+	passwords string
 	// only names the modules to run and noDigests drops the file digests
 	// (athena rules scan); not flags.
 	only      []string
@@ -148,6 +151,7 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.concurrency, "concurrency", 4, "files analysed at once by one engine")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelWarn, "log level: debug, info, warn or error")
 	fs.Var(&f.rules, "rules", "YARA rule file or directory of .yar/.yara files for the pattern module (repeatable); default the built-in set")
+	fs.StringVar(&f.passwords, "archive-passwords", "", "file of passwords the file processor tries on encrypted archive members, one per line (see docs/api.md); default infected, malware")
 }
 
 func defaultCacheDir() string {

@@ -122,6 +122,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	data := fs.String("data", "athena-data", "data directory (JetStream storage)")
 	engines := fs.Int("engines", 2, "engine processes to run and supervise")
 	rulesPoll := fs.Duration("rules-poll", 5*time.Second, "how often engines check the --rules files for changes (0: never)")
+	passwordsPoll := fs.Duration("archive-passwords-poll", 5*time.Second, "how often engines check the --archive-passwords file for changes (0: never)")
 	natsPort := fs.Int("nats-port", 4222, "port of the embedded NATS server on 127.0.0.1 (-1: any free port)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -130,6 +131,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("--engines must be at least 1")
 	}
 	log := newLogger(stderr, ef.logLevel)
+	if ef.passwords != "" {
+		// Checked here too, so that a bad list stops serve at once
+		// instead of every engine failing under supervision.
+		if _, err := loadPasswords(ef.passwords); err != nil {
+			return err
+		}
+	}
 	ns, err := natsembed.Start(natsembed.Config{Port: *natsPort, StoreDir: filepath.Join(*data, "jetstream")})
 	if err != nil {
 		return err
@@ -168,6 +176,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				cmd.Args = append(cmd.Args, "--rules", r)
 			}
 			cmd.Args = append(cmd.Args, "--rules-poll", rulesPoll.String())
+			if ef.passwords != "" {
+				cmd.Args = append(cmd.Args, "--archive-passwords", ef.passwords, "--archive-passwords-poll", passwordsPoll.String())
+			}
 			cmd.Stdout, cmd.Stderr = stderr, stderr
 			return cmd
 		},

@@ -45,7 +45,8 @@ type Budget struct {
 	// highly compressible parts, pass). Default 100 and 1 MiB.
 	MaxRatio      float64
 	RatioMinBytes int64
-	// Passwords are tried on encrypted members. Default "infected", "malware".
+	// Passwords are tried on encrypted members, in order. Default (nil)
+	// DefaultPasswords; an empty non-nil list tries none.
 	Passwords []string
 }
 
@@ -67,7 +68,7 @@ func (b Budget) WithDefaults() Budget {
 		b.RatioMinBytes = 1 << 20
 	}
 	if b.Passwords == nil {
-		b.Passwords = []string{"infected", "malware"}
+		b.Passwords = DefaultPasswords()
 	}
 	return b
 }

@@ -33,6 +33,10 @@ type Manifest struct {
 	// Config names the kind of configuration the module takes through its
 	// configure export (ABI v1.1), such as "rules"; empty when it takes none.
 	Config string `json:"config,omitempty"`
+	// ConfigOptional lets the module run with its own defaults while no
+	// setting of its Config kind is configured (the file processor's
+	// password list); otherwise such a module does not run until one is.
+	ConfigOptional bool `json:"config_optional,omitempty"`
 	// FileAccess lets the module read the whole file at random (read_at)
 	// and extract children (child_begin/write/end), ABI v1.2. The engine
 	// then spools the file for it.
@@ -69,6 +73,9 @@ func Parse(raw []byte) (Manifest, error) {
 	}
 	if m.Config != "" && !moduleName.MatchString(m.Config) {
 		return m, fmt.Errorf("manifest: %s: config %q must match %s", m.Name, m.Config, moduleName)
+	}
+	if m.ConfigOptional && m.Config == "" {
+		return m, fmt.Errorf("manifest: %s: config_optional without a config kind", m.Name)
 	}
 	if len(m.Wants) == 0 {
 		m.Wants = []string{"*"}

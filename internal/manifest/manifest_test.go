@@ -29,6 +29,10 @@ func TestParse(t *testing.T) {
 		{"no version", `{"abi":1,"name":"m"}`, "version is required", nil},
 		{"bad glob", `{"abi":1,"name":"m","version":"1","wants":["["]}`, "wants", nil},
 		{"huge memory", `{"abi":1,"name":"m","version":"1","limits":{"memory_mib":99999}}`, "memory_mib", nil},
+		{"optional setting", `{"abi":1,"name":"m","version":"1","config":"archive_passwords","config_optional":true}`, "", func(m Manifest) bool {
+			return m.Config == "archive_passwords" && m.ConfigOptional
+		}},
+		{"optional without a kind", `{"abi":1,"name":"m","version":"1","config_optional":true}`, "config_optional without", nil},
 		{"not json", `{`, "manifest:", nil},
 	}
 	for _, tc := range tests {

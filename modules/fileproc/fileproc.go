@@ -28,16 +28,24 @@ import (
 	"athena/modules/sdk"
 )
 
+var (
+	_ sdk.Configurer = (*Analyzer)(nil)
+	_ sdk.FileUser   = (*Analyzer)(nil)
+)
+
 // headSize is how many leading bytes format detection looks at.
 const headSize = 4096
 
 // Analyzer processes one file at a time.
 type Analyzer struct {
-	emit   sdk.Emit
-	files  sdk.Files
-	budget formats.Budget
-	head   []byte
-	size   int64
+	emit  sdk.Emit
+	files sdk.Files
+	// passwords is the operator's list (the archive_passwords setting);
+	// nil until one is configured, and then formats.DefaultPasswords hold.
+	passwords []string
+	budget    formats.Budget
+	head      []byte
+	size      int64
 }
 
 // New returns an Analyzer; the SDK gives it file access before Begin.
@@ -48,11 +56,25 @@ func New(emit sdk.Emit) sdk.Analyzer {
 // UseFiles receives the host's file access.
 func (a *Analyzer) UseFiles(f sdk.Files) { a.files = f }
 
-// Begin starts a file. The option "passwords" (comma-separated) adds to
-// the passwords tried on encrypted members.
+// Configure takes the operator's password list (the setting of kind
+// formats.PasswordsKind, parsed by formats.ParsePasswords); it replaces the
+// defaults for every file from then on. A list that does not parse is
+// refused, and the host keeps the one in use.
+func (a *Analyzer) Configure(setting []byte) error {
+	list, err := formats.ParsePasswords(setting)
+	if err != nil {
+		return err
+	}
+	a.passwords = list
+	return nil
+}
+
+// Begin starts a file. The passwords tried on encrypted members are the
+// configured list (default formats.DefaultPasswords), then those of the
+// option "passwords" (comma-separated).
 func (a *Analyzer) Begin(meta core.FileMeta) error {
 	a.head, a.size = a.head[:0], 0
-	a.budget = formats.Budget{}.WithDefaults()
+	a.budget = formats.Budget{Passwords: slices.Clone(a.passwords)}.WithDefaults()
 	if extra := meta.Options["passwords"]; extra != "" {
 		a.budget.Passwords = append(slices.Clone(a.budget.Passwords), strings.Split(extra, ",")...)
 	}

@@ -5,10 +5,15 @@ import (
 	"bytes"
 	"io"
 	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"athena/internal/core"
+	"athena/internal/formats"
 	"athena/modules/sdk"
 )
 
@@ -36,9 +41,16 @@ func run(t *testing.T, data []byte, refuse bool) ([]core.Finding, map[string][]b
 	t.Helper()
 	var found []core.Finding
 	a := New(func(f core.Finding) { found = append(found, f) }).(*Analyzer)
+	children := runOn(t, a, core.FileMeta{}, data, refuse)
+	return found, children
+}
+
+// runOn analyses one file with a, which emits wherever it was made to.
+func runOn(t *testing.T, a *Analyzer, meta core.FileMeta, data []byte, refuse bool) map[string][]byte {
+	t.Helper()
 	fs := &files{data: data, children: map[string][]byte{}, refuse: refuse}
 	a.UseFiles(fs)
-	if err := a.Begin(core.FileMeta{}); err != nil {
+	if err := a.Begin(meta); err != nil {
 		t.Fatal(err)
 	}
 	for len(data) > 0 { // in 1 KiB chunks, as the engine feeds
@@ -49,7 +61,7 @@ func run(t *testing.T, data []byte, refuse bool) ([]core.Finding, map[string][]b
 	if err := a.Finish(); err != nil {
 		t.Fatal(err)
 	}
-	return found, fs.children
+	return fs.children
 }
 
 func kinds(fs []core.Finding) []string {
@@ -139,5 +151,77 @@ func TestUnknownHeadSaysDone(t *testing.T) {
 	}
 	if err := a.Finish(); err != nil {
 		t.Errorf("Finish after DONE: %v", err)
+	}
+}
+
+// zipWithPassword encrypts one member with Info-ZIP's zip -P (ZipCrypto).
+func zipWithPassword(t *testing.T, pw, name string, data []byte) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("zip", "-q", "-P", pw, "out.zip", name)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("zip -P (a test dependency, make deps installs it): %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "out.zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestConfiguredPasswords(t *testing.T) {
+	secret := []byte("only the operator knows the password\n")
+	enc := zipWithPassword(t, "op-secret", "s.txt", secret)
+	var found []core.Finding
+	a := New(func(f core.Finding) { found = append(found, f) }).(*Analyzer)
+	decrypted := func(meta core.FileMeta) bool {
+		t.Helper()
+		found = found[:0]
+		children := runOn(t, a, meta, enc, false)
+		var enc []core.Finding
+		for _, f := range found {
+			if f.Kind == formats.KindEncrypted {
+				enc = append(enc, f)
+			}
+		}
+		if len(enc) != 1 {
+			t.Fatalf("encrypted findings %+v, want one", enc)
+		}
+		got, ok := children["s.txt"]
+		if ok != (enc[0].Detail["decrypted"] == true) || ok && !bytes.Equal(got, secret) {
+			t.Fatalf("child %q (present %v) and finding %+v disagree", got, ok, enc[0])
+		}
+		return ok
+	}
+	if decrypted(core.FileMeta{}) {
+		t.Fatal("decrypted with the default list")
+	}
+	if !decrypted(core.FileMeta{Options: map[string]string{"passwords": "op-secret"}}) {
+		t.Fatal("the per-file option did not add the password")
+	}
+	if err := a.Configure([]byte("# operator list\ninfected\nop-secret\n")); err != nil {
+		t.Fatal(err)
+	}
+	if !decrypted(core.FileMeta{}) {
+		t.Fatal("not decrypted with the configured list")
+	}
+	if want := []string{"infected", "op-secret", "x"}; a.Begin(core.FileMeta{Options: map[string]string{"passwords": "x"}}) != nil || !slices.Equal(a.budget.Passwords, want) {
+		t.Fatalf("passwords %q, want the list then the option: %q", a.budget.Passwords, want)
+	}
+	if err := a.Configure([]byte("ok\nbad\x00\n")); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("Configure of a bad list: %v, want an error naming line 2", err)
+	}
+	if !decrypted(core.FileMeta{}) {
+		t.Fatal("a refused list replaced the one in use")
+	}
+	if err := a.Configure([]byte("# none\n")); err != nil {
+		t.Fatal(err)
+	}
+	if a.Begin(core.FileMeta{}) != nil || len(a.budget.Passwords) != 0 {
+		t.Fatalf("an empty list tries %q, want nothing", a.budget.Passwords)
 	}
 }

@@ -175,6 +175,13 @@ func (x *extractor) sevenZipPassword(r io.ReaderAt, size int64, i int) *sevenzip
 	return nil
 }
 
+// isPasswordErr reports whether err comes from encrypted data: the
+// library marks its read errors so (a wrong or missing password decrypts to
+// garbage, which then fails to decode), and says "password" when none was
+// given at all.
 func isPasswordErr(err error) bool {
+	if re := (*sevenzip.ReadError)(nil); errors.As(err, &re) && re.Encrypted {
+		return true
+	}
 	return strings.Contains(strings.ToLower(err.Error()), "password")
 }
