@@ -5,9 +5,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
 
 	"athena/internal/core"
 	"athena/internal/testkit"
@@ -130,18 +134,24 @@ func unfed(evs []fedEvent) []core.Event {
 // says STREAM on the chunk that names the format, before the engine would
 // spool it. A zip still gets one.
 func TestStreamedUploadHoldsNoSpool(t *testing.T) {
+	// Members of 4 KiB or more, so their own jobs say DONE on their first
+	// chunk and spool nothing either.
+	members := []member{{"x.bin", noise(400 << 10)}, {"y.bin", noise(5000)}}
 	for _, tc := range []struct {
 		name  string
 		data  []byte
 		spool bool
 	}{
-		{"a.tar.gz", tarGz(t, member{"x.bin", noise(400 << 10)}, member{"y.bin", noise(5000)}), false},
-		{"a.tar", tarOf(t, member{"x.bin", noise(400 << 10)}), false},
-		{"a.zip", zipOf(t, map[string][]byte{"x.bin": noise(400 << 10)}), true},
+		{"a.tar.gz", tarGz(t, members...), false},
+		{"a.tar", tarOf(t, members...), false},
+		{"a.tar.xz", compress(t, "xz", tarOf(t, members...)), false},
+		{"a.tar.zst", compress(t, "zstd", tarOf(t, members...)), false},
+		{"a.zip", zipOf(t, map[string][]byte{"x.bin": members[0].data, "y.bin": members[1].data}), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEngine(t, Config{ModuleDirs: []string{builtinDir}})
-			j, err := e.NewJob(t.Context(), core.FileMeta{Name: tc.name}, nil)
+			var events []core.Event
+			j, err := e.NewJob(t.Context(), core.FileMeta{Name: tc.name}, func(ev core.Event) { events = append(events, ev) })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -160,8 +170,32 @@ func TestStreamedUploadHoldsNoSpool(t *testing.T) {
 			if n, b := e.m.fileSpools.held.Load(), e.m.childSpools.held.Load(); n != 0 || b != 0 {
 				t.Errorf("spool bytes held after the job: file %d, child %d", n, b)
 			}
+			if got, want := childPaths(events), []string{tc.name + " > x.bin clean", tc.name + " > y.bin clean"}; !slices.Equal(got, want) {
+				t.Errorf("children %q, want %q", got, want)
+			}
 		})
 	}
+}
+
+func compress(t testing.TB, format string, data []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	var w io.WriteCloser
+	var err error
+	switch format {
+	case "xz":
+		w, err = xz.NewWriter(&buf)
+	case "zstd":
+		w, err = zstd.NewWriter(&buf)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 func tarOf(t testing.TB, members ...member) []byte {
