@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -333,4 +334,36 @@ func benchTarGz(b *testing.B) []byte {
 
 func BenchmarkFileprocTarGz(b *testing.B) {
 	benchFileproc(b, "many.tar.gz", benchTarGz(b))
+}
+
+// Cancelling the parent while its streamed members are analysed stops
+// the analysis: the members still waiting are freed unanalysed.
+func TestCancelStopsPendingChildren(t *testing.T) {
+	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}, Only: []string{"fileproc"}})
+	var members []member
+	for i := range 10 {
+		members = append(members, member{fmt.Sprintf("m%d.bin", i), noise(3000 + i)})
+	}
+	members = append(members, member{"tail.bin", noise(300 << 10)})
+	data := tarGz(t, members...)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var children []string
+	j, err := e.NewJob(ctx, core.FileMeta{Name: "a.tar.gz"}, func(ev core.Event) {
+		if ev.Type == core.EventChild {
+			children = append(children, ev.Child.Path)
+			cancel() // while the other members wait
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Feed(data[:128<<10]) // the small members end in this feed
+	if len(children) != 1 {
+		t.Errorf("children analysed %q, want only the first", children)
+	}
+	j.Abort()
+	if n, held := e.m.childSpools.held.Load(), e.m.fileSpools.held.Load(); n != 0 || held != 0 {
+		t.Errorf("spool bytes held after Abort: child %d, file %d", n, held)
+	}
 }
