@@ -74,7 +74,10 @@ func (j *Job) readAt(p []byte, off int64) int32 {
 	if j.spool != nil {
 		spooled = j.spool.Size()
 	}
-	if (j.spool == nil && j.cur == nil) || off < 0 || off > spooled+int64(len(j.cur)) {
+	// Without a spool the file is readable only while nothing came before
+	// the chunk being fed (the spool starts with the first chunk).
+	if j.spoolOff || (j.spool == nil && (j.cur == nil || j.size > int64(len(j.cur)))) ||
+		off < 0 || off > spooled+int64(len(j.cur)) {
 		return -1
 	}
 	n := 0
