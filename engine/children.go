@@ -10,12 +10,14 @@ import (
 )
 
 // Children: a module with file access (ABI v1.2) reads the whole file at
-// random and streams members, embedded objects and decoded layers out as
-// children. The engine spools each child, and when the parent's modules
-// have finished analyses it as a file of its own through every module, at
-// depth+1, with the path "parent > member". The child's findings reach the
-// parent's event stream with their path, its verdict becomes a child event,
-// and its findings count in the parent's verdict.
+// random, or parses it as it arrives (ABI v1.3), and streams members,
+// embedded objects and decoded layers out as children. The engine spools
+// each child and analyses it as a file of its own through every module, at
+// depth+1, with the path "parent > member": after the parent's Feed in
+// which the module ended it (a streamed container), else after the
+// parent's modules have finished. The child's findings reach the parent's
+// event stream with their path, its verdict becomes a child event, and its
+// findings count in the parent's verdict.
 
 // tree holds the budgets one top file and all its descendants share.
 type tree struct {
@@ -52,20 +54,48 @@ func cleanChildName(b []byte) string {
 	return s
 }
 
-// readAt serves read_at: bytes of the file received so far.
+// moduleFiles is what the file-access imports of one module's call reach.
+type moduleFiles struct {
+	j  *Job
+	jm *jobModule
+}
+
+var _ files = moduleFiles{}
+
+func (f moduleFiles) readAt(p []byte, off int64) int32 { return f.j.readAt(p, off) }
+func (f moduleFiles) childBegin(name []byte) int32     { return f.j.childBegin(f.jm, name) }
+func (f moduleFiles) childWrite(b []byte) int32        { return f.j.childWrite(f.jm, b) }
+func (f moduleFiles) childEnd() int32                  { return f.j.childEnd(f.jm) }
+
+// readAt serves read_at: bytes of the file received so far, the spool
+// then the chunk being fed.
 func (j *Job) readAt(p []byte, off int64) int32 {
-	if j.spool == nil || off < 0 || off > j.spool.Size() {
+	var spooled int64
+	if j.spool != nil {
+		spooled = j.spool.Size()
+	}
+	// Without a spool the file is readable only while nothing came before
+	// the chunk being fed (the spool starts with the first chunk).
+	if j.spoolOff || (j.spool == nil && (j.cur == nil || j.size > int64(len(j.cur)))) ||
+		off < 0 || off > spooled+int64(len(j.cur)) {
 		return -1
 	}
-	n, err := j.spool.ReadAt(p, off)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return -1
+	n := 0
+	if off < spooled {
+		var err error
+		n, err = j.spool.ReadAt(p, off)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return -1
+		}
+	}
+	if n < len(p) && off+int64(n) >= spooled {
+		n += copy(p[n:], j.cur[off+int64(n)-spooled:])
 	}
 	return int32(n)
 }
 
-func (j *Job) childBegin(name []byte) int32 {
-	if j.open != nil {
+func (j *Job) childBegin(jm *jobModule, name []byte) int32 {
+	if jm.open != nil {
 		return childBadState
 	}
 	cfg := &j.e.cfg
@@ -78,12 +108,12 @@ func (j *Job) childBegin(name []byte) int32 {
 		return childRefused
 	}
 	j.tree.children++
-	j.open = &childFile{name: cleanChildName(name), data: newSpool(cfg.SpoolMemory, cfg.SpoolDir)}
+	jm.open = &childFile{name: cleanChildName(name), data: newSpool(cfg.SpoolMemory, cfg.SpoolDir, j.e.m.childSpools)}
 	return childOK
 }
 
-func (j *Job) childWrite(b []byte) int32 {
-	c := j.open
+func (j *Job) childWrite(jm *jobModule, b []byte) int32 {
+	c := jm.open
 	if c == nil {
 		return childBadState
 	}
@@ -110,14 +140,23 @@ func (j *Job) childWrite(b []byte) int32 {
 	return childOK
 }
 
-func (j *Job) childEnd() int32 {
-	c := j.open
+func (j *Job) childEnd(jm *jobModule) int32 {
+	c := jm.open
 	if c == nil {
 		return childBadState
 	}
-	j.open = nil
+	jm.open = nil
 	j.children = append(j.children, c)
 	return childOK
+}
+
+// dropOpen discards the child jm was writing: a module that failed or
+// finished with a child open never ends it.
+func (j *Job) dropOpen(jm *jobModule) {
+	if jm.open != nil {
+		jm.open.data.close()
+		jm.open = nil
+	}
 }
 
 // budget reports a budget the engine enforced: the analysis goes on
@@ -130,10 +169,14 @@ func (j *Job) budget(name string, limit any, member string) {
 }
 
 // analyseChildren runs each extracted child through the pipeline, in the
-// order they came, then frees them.
+// order they came, then frees them. A cancelled job frees them unanalysed.
 func (j *Job) analyseChildren() {
 	for i, c := range j.children {
 		j.children[i] = nil
+		if j.ctx.Err() != nil {
+			c.data.close()
+			continue
+		}
 		path := j.path + " > " + c.name
 		if c.cut {
 			path += " (truncated)"

@@ -156,3 +156,41 @@ func TestFilesOnlyForFileAccessModules(t *testing.T) {
 		t.Errorf("readAt without a spool = %d, want -1", n)
 	}
 }
+
+// During a feed, read_at sees the spool and then the chunk being fed,
+// which is spooled only after the modules had it.
+func TestReadAtDuringFeedSpansSpoolAndChunk(t *testing.T) {
+	e := newEngine(t, Config{ModuleDirs: []string{splitDir}})
+	j, err := e.NewJob(t.Context(), core.FileMeta{Name: "f"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Abort()
+	j.Feed([]byte("first chunk;"))
+	if j.spool == nil || j.spool.Size() != 12 {
+		t.Fatalf("spool after the first feed: %+v, want its 12 bytes", j.spool)
+	}
+	// As inside the next feed's module calls.
+	j.cur = []byte("second")
+	j.size += int64(len(j.cur))
+	for _, tc := range []struct {
+		off  int64
+		n    int
+		want string
+	}{
+		{0, 5, "first"},
+		{6, 12, "chunk;second"},
+		{12, 20, "second"},
+		{15, 3, "ond"},
+		{18, 4, ""},
+	} {
+		p := make([]byte, tc.n)
+		n := j.readAt(p, tc.off)
+		if string(p[:max(n, 0)]) != tc.want {
+			t.Errorf("readAt(%d, %d) = %q, want %q", tc.off, tc.n, p[:max(n, 0)], tc.want)
+		}
+	}
+	if n := j.readAt(make([]byte, 1), 19); n != -1 {
+		t.Errorf("readAt past what arrived = %d, want -1", n)
+	}
+}

@@ -79,7 +79,7 @@ func TestPatternInTheDeepestMemberIsFoundWithItsPath(t *testing.T) {
 	mid := tarGzOf(t, "inner.zip", deep)
 	top := zipOf(t, map[string][]byte{"bundle/inner.tar.gz": mid})
 	events := analyseAll(t, Config{ModuleDirs: []string{builtinDir}}, "top.zip", top)
-	want := "top.zip > bundle/inner.tar.gz > data > inner.zip > inner.7z > payload/eicar.com"
+	want := "top.zip > bundle/inner.tar.gz > inner.zip > inner.7z > payload/eicar.com"
 	var found []string
 	for _, f := range findingsOf(events, "pattern") {
 		if f.Rule == "eicar_test_file" {
@@ -164,8 +164,8 @@ func peakMemory(e *Engine, name string) uint64 {
 }
 
 // benchFileproc analyses data with the file processor alone (children go
-// through it too) and reports MB/s of the top file and the instance's
-// memory afterwards.
+// through it too) and reports MB/s of the top file, the instance's memory
+// afterwards and the most bytes the upload's spool held.
 func benchFileproc(b *testing.B, name string, data []byte) {
 	e := newEngine(b, Config{ModuleDirs: []string{builtinDir}, Only: []string{"fileproc"}, Concurrency: 1})
 	b.SetBytes(int64(len(data)))
@@ -177,6 +177,7 @@ func benchFileproc(b *testing.B, name string, data []byte) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(peakMemory(e, "fileproc"))/(1<<20), "instance-MiB")
+	b.ReportMetric(float64(e.m.fileSpools.peak.Load())/(1<<20), "peak-spool-MiB")
 }
 
 // noise is deterministic, poorly compressible bytes.

@@ -21,8 +21,9 @@ import (
 
 // ABI v1 status codes (modules/README.md).
 const (
-	statusOK   = 0
-	statusDone = 1
+	statusOK     = 0
+	statusDone   = 1
+	statusStream = 5 // feed: OK, and no more random access (ABI v1.3)
 )
 
 // parallelHashMin is the chunk size from which Feed hashes concurrently.
@@ -61,12 +62,15 @@ type Job struct {
 
 	// Children (children.go): the path from the top file, the depth (0 for
 	// the top file), the budgets the whole tree shares, the file's bytes
-	// for modules with file access, and the children extracted so far.
+	// for modules with file access (spooled after each Feed while one may
+	// read them at random; cur is the chunk being fed), and the children
+	// extracted and not yet analysed.
 	path            string
 	depth           int
 	tree            *tree
 	spool           *spool
-	open            *childFile
+	spoolOff        bool // no module reads at random any more: never spool again
+	cur             []byte
 	children        []*childFile
 	pendingFindings []core.Finding // engine findings made during a guest call
 }
@@ -91,6 +95,11 @@ type jobModule struct {
 	extra int   // findings over the cap
 	bad   bool  // the last call emitted something that is not a finding
 	batch []core.Finding
+	// A module with file access: streamed when it gave its random access
+	// up (feed status STREAM); open is the child it is writing, which may
+	// span feed calls.
+	streamed bool
+	open     *childFile
 }
 
 // NewJob starts analysing a file. Its guest calls may take the engine's
@@ -122,12 +131,6 @@ func (e *Engine) newJob(ctx context.Context, meta core.FileMeta, emit func(core.
 		j.mods = append(j.mods, jm)
 		if jm.state == pending && md.man.Wanted("") {
 			j.start(jm)
-		}
-	}
-	for _, jm := range j.mods {
-		if jm.md.man.FileAccess && jm.state != ended {
-			j.spool = newSpool(e.cfg.SpoolMemory, e.cfg.SpoolDir)
-			break
 		}
 	}
 	j.typed = !j.hasTypeModule()
@@ -182,11 +185,7 @@ func (j *Job) Feed(chunk []byte) error {
 	}
 	j.size += int64(len(chunk))
 	j.e.m.bytes.Add(float64(len(chunk)))
-	if j.spool != nil {
-		if _, err := j.spool.Write(chunk); err != nil {
-			j.e.log.Warn("spool", "err", err) // read_at then fails: the module reports it
-		}
-	}
+	j.cur = chunk // read_at sees it while the modules get it
 	if !j.typed {
 		j.head = append(j.head, chunk...)
 	}
@@ -204,14 +203,28 @@ func (j *Job) Feed(chunk []byte) error {
 			j.decideType()
 		}
 	}
-	if j.spool != nil && !j.fileAccessWanted() {
-		j.releaseSpool() // every reader said DONE
-	}
 	if !j.typed && len(j.head) > headLimit {
 		j.e.log.Warn("type module gave no type within the head limit", "limit", headLimit)
 		j.typed = true
 		j.decideType()
 	}
+	// Spooled only now, so a module that gives its random access up on
+	// this chunk (DONE, or STREAM once it knows the format) costs no spool.
+	j.cur = nil
+	if !j.fileAccessWanted() {
+		j.releaseSpool()
+	} else if !j.spoolOff {
+		if j.spool == nil {
+			j.spool = newSpool(j.e.cfg.SpoolMemory, j.e.cfg.SpoolDir, j.e.m.fileSpools)
+		}
+		if _, err := j.spool.Write(chunk); err != nil {
+			j.e.log.Warn("spool", "err", err) // read_at then fails: the module reports it
+		}
+	}
+	// Children a module ended during this chunk (a streamed container's
+	// members) are analysed now, between the parent's calls, while the
+	// upload goes on.
+	j.analyseChildren()
 	return nil
 }
 
@@ -259,16 +272,16 @@ func (j *Job) decideType() {
 		j.feedModule(jm, j.head)
 	}
 	j.head = nil
-	if j.spool != nil && !j.fileAccessWanted() {
+	if !j.fileAccessWanted() {
 		j.releaseSpool()
 	}
 }
 
 // fileAccessWanted reports whether a module with file access may still
-// read the file: one that said DONE gave its random access up too.
+// read the file at random: one that said DONE or STREAM gave that up.
 func (j *Job) fileAccessWanted() bool {
 	for _, jm := range j.mods {
-		if jm.md.man.FileAccess && (jm.state == pending || jm.state == running) {
+		if jm.md.man.FileAccess && !jm.streamed && (jm.state == pending || jm.state == running) {
 			return true
 		}
 	}
@@ -291,7 +304,7 @@ func (j *Job) call(jm *jobModule, export string, arg []byte) {
 	w := j.e.watch(deadline)
 	ctx = withSink(ctx, func(raw []byte) { j.collect(jm, raw) })
 	if md.man.FileAccess {
-		ctx = withFiles(ctx, j)
+		ctx = withFiles(ctx, moduleFiles{j, jm})
 	}
 	start := time.Now()
 	var status uint32
@@ -310,9 +323,8 @@ func (j *Job) call(jm *jobModule, export string, arg []byte) {
 	j.spent += took
 	j.e.m.callSeconds.WithLabelValues(md.man.Name, export).Observe(took.Seconds())
 	j.flush(jm)
-	if j.open != nil { // a child the call left open is dropped
-		j.open.data.close()
-		j.open = nil
+	if export == "finish" { // a child left open at the end is dropped
+		j.dropOpen(jm)
 	}
 	for _, f := range j.pendingFindings {
 		j.finding(f)
@@ -326,6 +338,8 @@ func (j *Job) call(jm *jobModule, export string, arg []byte) {
 	case status == statusOK:
 	case status == statusDone && export == "feed":
 		jm.state = drained
+	case status == statusStream && export == "feed":
+		jm.streamed = true
 	default:
 		j.fail(jm, "status", fmt.Errorf("%s returned status %d", export, status))
 	}
@@ -396,6 +410,7 @@ func (j *Job) event(ev core.Event) {
 // fail ends a module's part in the job: it reports analysis_failed and
 // discards the instance, which is never reused after a failure.
 func (j *Job) fail(jm *jobModule, reason string, err error) {
+	j.dropOpen(jm)
 	if jm.in != nil {
 		jm.md.discard(jm.in, reason)
 		jm.in = nil
@@ -494,6 +509,7 @@ func (j *Job) Abort() {
 
 // releaseSpool frees the file's bytes once no module can read them.
 func (j *Job) releaseSpool() {
+	j.spoolOff = true
 	if j.spool != nil {
 		j.spool.close()
 		j.spool = nil
@@ -508,6 +524,7 @@ func (j *Job) release() {
 	}
 	j.children = nil
 	for _, jm := range j.mods {
+		j.dropOpen(jm)
 		if jm.in != nil {
 			jm.md.put(jm.in)
 			jm.in = nil

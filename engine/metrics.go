@@ -13,6 +13,8 @@ type metrics struct {
 	instantiateSeconds *prometheus.HistogramVec
 	jobs               *prometheus.CounterVec
 	bytes              prometheus.Counter
+	fileSpools         *spoolStats // files kept for modules that read them at random
+	childSpools        *spoolStats // extracted children waiting for analysis
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -52,9 +54,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Bytes fed into jobs.",
 		}),
 	}
+	spools := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "athena_engine_spools",
+		Help: "Spools in use by kind (file: a file kept for a module that reads it at random; child: an extracted child waiting for analysis).",
+	}, []string{"kind"})
+	spoolBytes := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "athena_engine_spool_bytes",
+		Help: "Bytes held in spools (memory or temporary files) by kind.",
+	}, []string{"kind"})
+	m.fileSpools = &spoolStats{spools: spools.WithLabelValues("file"), bytes: spoolBytes.WithLabelValues("file")}
+	m.childSpools = &spoolStats{spools: spools.WithLabelValues("child"), bytes: spoolBytes.WithLabelValues("child")}
 	if reg != nil {
 		reg.MustRegister(m.callSeconds, m.instances, m.failures, m.recycles,
-			m.compileSeconds, m.instantiateSeconds, m.jobs, m.bytes)
+			m.compileSeconds, m.instantiateSeconds, m.jobs, m.bytes, spools, spoolBytes)
 	}
 	return m
 }

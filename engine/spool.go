@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // spool keeps bytes for random access: in memory up to a limit, then in a
 // temporary file that close always removes. Jobs spool a file for modules
 // that read it at random (module ABI v1.2 read_at), and every extracted
-// child until it is analysed.
+// child until it is analysed. Each is counted in its kind's spoolStats
+// until close.
 type spool struct {
 	mem   []byte
 	limit int    // bytes kept in memory before the file takes over
@@ -18,9 +22,29 @@ type spool struct {
 	f     *os.File
 	size  int64
 	err   error // the first write error: the spool is then unusable
+	stats *spoolStats
 }
 
-func newSpool(limit int, dir string) *spool { return &spool{limit: limit, dir: dir} }
+func newSpool(limit int, dir string, stats *spoolStats) *spool {
+	stats.spools.Inc()
+	return &spool{limit: limit, dir: dir, stats: stats}
+}
+
+// spoolStats counts the spools of one kind (a file kept for random access,
+// or extracted children waiting for analysis) and the bytes they hold,
+// for the metrics and, as the peak of bytes held at once, for tests and
+// benchmarks.
+type spoolStats struct {
+	spools, bytes prometheus.Gauge
+	held, peak    atomic.Int64
+}
+
+func (st *spoolStats) add(n int64) {
+	st.bytes.Add(float64(n))
+	v := st.held.Add(n)
+	for p := st.peak.Load(); v > p && !st.peak.CompareAndSwap(p, v); p = st.peak.Load() {
+	}
+}
 
 // Write appends b. A spool that failed to write keeps failing.
 func (s *spool) Write(b []byte) (int, error) {
@@ -30,6 +54,7 @@ func (s *spool) Write(b []byte) (int, error) {
 	if s.f == nil && len(s.mem)+len(b) <= s.limit {
 		s.mem = append(s.mem, b...)
 		s.size += int64(len(b))
+		s.stats.add(int64(len(b)))
 		return len(b), nil
 	}
 	if s.f == nil {
@@ -47,6 +72,7 @@ func (s *spool) Write(b []byte) (int, error) {
 	}
 	n, err := s.f.Write(b)
 	s.size += int64(n)
+	s.stats.add(int64(n))
 	if err != nil {
 		s.err = fmt.Errorf("spool: %w", err)
 	}
@@ -89,6 +115,11 @@ func (s *spool) Reader() io.Reader { return io.NewSectionReader(s, 0, s.size) }
 
 // close frees the memory and removes the temporary file.
 func (s *spool) close() {
+	if s.stats != nil {
+		s.stats.spools.Dec()
+		s.stats.add(-s.size)
+		s.stats = nil
+	}
 	s.mem = nil
 	if s.f != nil {
 		s.f.Close()

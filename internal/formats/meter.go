@@ -58,13 +58,21 @@ func (m *Meter) Member() error {
 // cap are delivered; the read that would cross it returns them with the
 // error, and every later read returns the error again.
 func (m *Meter) Reader(r io.Reader, compressed int64) io.Reader {
+	return &meteredReader{m: m, r: r, compressed: func() int64 { return compressed }}
+}
+
+// StreamReader is Reader for a stream decoded as its container arrives:
+// compressed is asked at every read for the container's size as known so
+// far (the bytes received, or more when the size is known in advance), so
+// the ratio is never looser than Reader's with the final size.
+func (m *Meter) StreamReader(r io.Reader, compressed func() int64) io.Reader {
 	return &meteredReader{m: m, r: r, compressed: compressed}
 }
 
 type meteredReader struct {
 	m          *Meter
 	r          io.Reader
-	compressed int64
+	compressed func() int64
 	n          int64 // decoded bytes delivered so far
 	err        error // sticky budget error
 }
@@ -99,9 +107,10 @@ func (mr *meteredReader) Read(p []byte) (int, error) {
 	}
 	mr.n += int64(n)
 	mr.m.total += int64(n)
-	if mr.err == nil && mr.compressed >= 0 && mr.n >= b.RatioMinBytes &&
-		float64(mr.n) > b.MaxRatio*float64(max(mr.compressed, 1)) {
-		mr.err = &BudgetError{Budget: "ratio", Limit: b.MaxRatio}
+	if mr.err == nil && mr.n >= b.RatioMinBytes {
+		if c := mr.compressed(); c >= 0 && float64(mr.n) > b.MaxRatio*float64(max(c, 1)) {
+			mr.err = &BudgetError{Budget: "ratio", Limit: b.MaxRatio}
+		}
 	}
 	if mr.err != nil {
 		return n, mr.err

@@ -63,6 +63,8 @@ func guarded(op string, f func() error) (status int32) {
 		return StatusOK
 	case errors.Is(err, ErrDone):
 		return StatusDone
+	case errors.Is(err, ErrStream):
+		return StatusStream
 	default:
 		fmt.Fprintf(os.Stderr, "sdk: %s: %v\n", op, err)
 		return StatusFailed

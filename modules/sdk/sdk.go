@@ -36,11 +36,19 @@ const (
 	StatusBadInput = 2 // begin: metadata could not be decoded; the host sent bad arguments
 	StatusBadState = 3 // call out of order (feed before begin, finish twice)
 	StatusFailed   = 4 // the module failed; the host discards the instance
+	StatusStream   = 5 // feed: OK, and the module reads the rest of the file only as it is fed (ABI v1.3)
 )
 
 // ErrDone is returned by Analyzer.Feed when the module has seen all it needs
 // of the current file; the host stops feeding it until the next Begin.
 var ErrDone = errors.New("sdk: module needs no more input")
+
+// ErrStream is returned by Analyzer.Feed of a module with file access that
+// parses the file as it arrives: the feed succeeded, and the module gives
+// its random access (Files.ReadAt) up for the rest of the file, so the
+// host need not keep the file's bytes for it. Later feeds return nil (or
+// ErrDone) as usual.
+var ErrStream = errors.New("sdk: module reads the file only as it is fed")
 
 // Emit reports a finding to the host at once. The host sets Finding.Module.
 // Emit must only be called from inside Begin, Feed or Finish.
@@ -74,7 +82,9 @@ type Configurer interface {
 // far (all of them in Finish), and Child streams one extracted member,
 // embedded object or decoded layer to the host, which analyses it as a
 // file of its own. Child returns ErrRefused when a budget (depth, count,
-// bytes) is spent: stop extracting.
+// bytes) is spent: stop extracting. Child may be called during Feed as
+// well as Finish, and one child may span several Feeds (ABI v1.3): the
+// host analyses it when Child returns.
 type Files interface {
 	io.ReaderAt
 	Child(name string, r io.Reader) error

@@ -2,9 +2,12 @@
 // rar, e-mail) and streams every member out as a child through a
 // formats.Sink, within the budget of a formats.Meter.
 //
-// Extract handles one container level; the engine recurses by analysing
-// every child through the whole pipeline again (a tar.gz is a gzip whose
-// one child is a tar). Every member goes through formats.SanitizePath and
+// Extract handles one container level, reading it at random once it is
+// whole; the engine recurses by analysing every child through the whole
+// pipeline again (a zip in a 7z is a child of the 7z). ExtractStream reads
+// the streamable formats (tar and the compressed streams) in one pass as
+// they arrive, and takes a compressed tar as one container (a tar.gz gives
+// the tar's members). Every member goes through formats.SanitizePath and
 // the Meter; broken budgets, bombs, suspicious paths and encrypted members
 // are reported as findings.
 package archive
@@ -126,6 +129,9 @@ func (x *extractor) malformed(member string, err error) {
 	d := map[string]any{"format": x.format, "error": clip(err.Error(), maxText)}
 	if member != "" {
 		d["member"] = member
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		d["truncated"] = true
 	}
 	x.finding(formats.KindMalformed, core.Low, 0, d)
 }

@@ -59,3 +59,38 @@ func FuzzExtract(f *testing.F) {
 		_ = Extract(format, bytes.NewReader(data), int64(len(data)), m, discardSink{})
 	})
 }
+
+var streamFormats = []string{"tar", "gzip", "bzip2", "xz", "zstd"}
+
+// FuzzExtractStream: no panic, and the children stay within the budget.
+func FuzzExtractStream(f *testing.F) {
+	f.Add(uint8(0), makeTar(f, map[string][]byte{"x": []byte("tar member")}))
+	f.Add(uint8(1), makeGzip(f, "n", []byte("gzip member"), []byte("second")))
+	f.Add(uint8(2), bzip2Hello)
+	f.Add(uint8(3), makeXz(f, []byte("xz member")))
+	f.Add(uint8(4), makeZstd(f, []byte("zstd member")))
+	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
+		format := streamFormats[int(which)%len(streamFormats)]
+		b := formats.Budget{MaxMemberBytes: 1 << 20, MaxTotalBytes: 4 << 20, MaxMembers: 100}
+		s := &countSink{}
+		size := func() int64 { return int64(len(data)) }
+		_ = ExtractStream(format, bytes.NewReader(data), size, formats.NewMeter(b), s)
+		if s.children > b.MaxMembers || s.total > b.MaxTotalBytes {
+			t.Fatalf("%d children, %d bytes: past the budget", s.children, s.total)
+		}
+	})
+}
+
+// countSink reads every child through, counting.
+type countSink struct {
+	children int
+	total    int64
+}
+
+func (*countSink) Finding(core.Finding) {}
+func (s *countSink) Child(_ string, r io.Reader) error {
+	s.children++
+	n, err := io.Copy(io.Discard, r)
+	s.total += n
+	return err
+}

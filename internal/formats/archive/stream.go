@@ -23,17 +23,29 @@ const maxWindow = 64 << 20
 // stream extracts the one decoded stream of a gzip, bzip2, xz or zstd file.
 func (x *extractor) stream(r io.ReaderAt, size int64) error {
 	src := bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 64<<10)
-	var (
-		dec    io.Reader
-		name   = "data"
-		detail = map[string]any{"compressed_bytes": size}
-	)
+	detail := map[string]any{"compressed_bytes": size}
+	dec, name, closeDec, err := x.decoder(src, detail)
+	if dec == nil {
+		return err
+	}
+	defer closeDec()
+	x.summary(detail)
+	return x.child(name, 0, dec, size)
+}
+
+// decoder opens the decoded stream of x.format from src, with the name
+// its header gives (else "data") and its header's metadata added to
+// detail. A nil reader means there is nothing to decode: err is then a
+// budget or format error to return, or nil when a malformed header was
+// reported. closeDec releases the decoder.
+func (x *extractor) decoder(src *bufio.Reader, detail map[string]any) (dec io.Reader, name string, closeDec func(), err error) {
+	name, closeDec = "data", func() {}
 	switch x.format {
 	case "gzip":
 		zr, err := gzip.NewReader(src)
 		if err != nil {
 			x.malformed("", err)
-			return nil
+			return nil, "", nil, nil
 		}
 		if zr.Name != "" {
 			name = zr.Name
@@ -52,27 +64,25 @@ func (x *extractor) stream(r io.ReaderAt, size int64) error {
 	case "xz":
 		if dict, ok := xzDictCap(src); ok && dict > maxWindow {
 			x.summary(detail)
-			return x.budget("", &formats.BudgetError{Budget: "window", Limit: maxWindow})
+			return nil, "", nil, x.budget("", &formats.BudgetError{Budget: "window", Limit: maxWindow})
 		}
 		zr, err := xz.NewReader(src)
 		if err != nil {
 			x.malformed("", err)
-			return nil
+			return nil, "", nil, nil
 		}
 		dec = zr
 	case "zstd":
 		zr, err := newZstd(src)
 		if err != nil {
 			x.malformed("", err)
-			return nil
+			return nil, "", nil, nil
 		}
-		defer zr.Close()
-		dec = zr
+		dec, closeDec = zr, func() { zr.Close() }
 	default:
-		return fmt.Errorf("%w: %q", ErrUnsupported, x.format)
+		return nil, "", nil, fmt.Errorf("%w: %q", ErrUnsupported, x.format)
 	}
-	x.summary(detail)
-	return x.child(name, 0, dec, size)
+	return dec, name, closeDec, nil
 }
 
 // newZstd returns a zstd decoder with a bounded window and no goroutines.

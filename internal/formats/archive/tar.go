@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"errors"
 	"io"
+
+	"athena/internal/formats"
 )
 
 func (x *extractor) tar(r io.Reader) error {
@@ -21,6 +23,9 @@ func (x *extractor) tar(r io.Reader) error {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			return nil
+		}
+		if errors.Is(err, formats.ErrBudget) { // the layer the tar is in (ExtractStream)
+			return x.budget("", err)
 		}
 		if err != nil && !errors.Is(err, tar.ErrInsecurePath) {
 			x.malformed("", err)

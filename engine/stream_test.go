@@ -1,0 +1,369 @@
+package engine
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
+
+	"athena/internal/core"
+	"athena/internal/testkit"
+)
+
+// Streamed containers: the file processor extracts a tar.gz as it arrives,
+// the engine analyses each member between the parent's feeds, and no spool
+// holds the upload.
+
+type member struct {
+	name string
+	data []byte
+}
+
+func tarGz(t testing.TB, members ...member) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gw)
+	for _, m := range members {
+		if err := tw.WriteHeader(&tar.Header{Name: m.name, Mode: 0o644, Size: int64(len(m.data)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(m.data)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	gw.Close()
+	return buf.Bytes()
+}
+
+// fedEvent is an event and how many chunks the parent had been fed when
+// it came.
+type fedEvent struct {
+	core.Event
+	fed int
+}
+
+// feedChunks runs a job chunk by chunk, recording for every event how many
+// chunks had been fed; it returns them and the job, not finished.
+func feedChunks(t *testing.T, e *Engine, name string, data []byte, chunk int, finish bool) ([]fedEvent, *Job, int) {
+	t.Helper()
+	var events []fedEvent
+	fed := 0
+	j, err := e.NewJob(t.Context(), core.FileMeta{Name: name, Size: int64(len(data))}, func(ev core.Event) {
+		events = append(events, fedEvent{ev, fed})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunks := 0
+	for off := 0; off < len(data); off += chunk {
+		if err := j.Feed(data[off:min(off+chunk, len(data))]); err != nil {
+			t.Fatal(err)
+		}
+		fed++
+		chunks++
+	}
+	if finish {
+		if _, err := j.Finish(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return events, j, chunks
+}
+
+func TestTarGzMembersAreAnalysedWhileTheUploadGoesOn(t *testing.T) {
+	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}, Settings: []Setting{builtinRules(t)}})
+	data := tarGz(t,
+		member{"dir/eicar.com", testkit.EICAR()},
+		member{"dir/a.bin", noise(300 << 10)},
+		member{"dir/b.bin", noise(300 << 10)},
+	)
+	events, _, chunks := feedChunks(t, e, "a.tar.gz", data, 64<<10, true)
+	if chunks < 4 {
+		t.Fatalf("the file has %d chunks; the test needs several", chunks)
+	}
+	var eicar, child *fedEvent
+	for i, ev := range events {
+		switch {
+		case ev.Type == core.EventFinding && ev.Finding.Rule == "eicar_test_file" && eicar == nil:
+			eicar = &events[i]
+		case ev.Type == core.EventChild && ev.Child.Path == "a.tar.gz > dir/eicar.com":
+			child = &events[i]
+		}
+	}
+	if eicar == nil || eicar.Finding.Path != "a.tar.gz > dir/eicar.com" {
+		t.Fatalf("eicar finding %+v, want one in a.tar.gz > dir/eicar.com", eicar)
+	}
+	if child == nil || child.Child.Label != core.LabelMalicious {
+		t.Fatalf("child event %+v, want a.tar.gz > dir/eicar.com, malicious", child)
+	}
+	// Both came while the parent was being fed, before its last chunk.
+	if eicar.fed >= chunks || child.fed >= chunks {
+		t.Errorf("eicar finding after chunk %d, child event after chunk %d; want both before the last (%d)", eicar.fed, child.fed, chunks)
+	}
+	if got, want := childPaths(unfed(events)), []string{"a.tar.gz > dir/eicar.com malicious", "a.tar.gz > dir/a.bin clean", "a.tar.gz > dir/b.bin clean"}; !slices.Equal(got, want) {
+		t.Errorf("children %q, want %q", got, want)
+	}
+	for i, ev := range events {
+		if ev.Seq != int64(i+1) {
+			t.Fatalf("event %d has seq %d", i, ev.Seq)
+		}
+	}
+	if v := verdictOf(t, unfed(events)); v.Label != core.LabelMalicious || v.Partial || v.Size != int64(len(data)) {
+		t.Errorf("verdict %+v, want malicious, complete, %d bytes", v, len(data))
+	}
+}
+
+func unfed(evs []fedEvent) []core.Event {
+	out := make([]core.Event, len(evs))
+	for i, ev := range evs {
+		out[i] = ev.Event
+	}
+	return out
+}
+
+// A streamed container needs no spool of the upload: the file processor
+// says STREAM on the chunk that names the format, before the engine would
+// spool it. A zip still gets one.
+func TestStreamedUploadHoldsNoSpool(t *testing.T) {
+	// Members of 4 KiB or more, so their own jobs say DONE on their first
+	// chunk and spool nothing either.
+	members := []member{{"x.bin", noise(400 << 10)}, {"y.bin", noise(5000)}}
+	for _, tc := range []struct {
+		name  string
+		data  []byte
+		spool bool
+	}{
+		{"a.tar.gz", tarGz(t, members...), false},
+		{"a.tar", tarOf(t, members...), false},
+		{"a.tar.xz", compress(t, "xz", tarOf(t, members...)), false},
+		{"a.tar.zst", compress(t, "zstd", tarOf(t, members...)), false},
+		{"a.zip", zipOf(t, map[string][]byte{"x.bin": members[0].data, "y.bin": members[1].data}), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEngine(t, Config{ModuleDirs: []string{builtinDir}})
+			var events []core.Event
+			j, err := e.NewJob(t.Context(), core.FileMeta{Name: tc.name}, func(ev core.Event) { events = append(events, ev) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			for off := 0; off < len(tc.data); off += 64 << 10 {
+				j.Feed(tc.data[off:min(off+64<<10, len(tc.data))])
+				if got := e.m.fileSpools.held.Load() > 0; got != tc.spool {
+					t.Fatalf("after %d bytes, file spool bytes %d: spooled = %v, want %v", off, e.m.fileSpools.held.Load(), got, tc.spool)
+				}
+			}
+			if _, err := j.Finish(); err != nil {
+				t.Fatal(err)
+			}
+			if peak := e.m.fileSpools.peak.Load(); (peak > 0) != tc.spool {
+				t.Errorf("peak file spool %d bytes, want spooled = %v", peak, tc.spool)
+			}
+			if n, b := e.m.fileSpools.held.Load(), e.m.childSpools.held.Load(); n != 0 || b != 0 {
+				t.Errorf("spool bytes held after the job: file %d, child %d", n, b)
+			}
+			if got, want := childPaths(events), []string{tc.name + " > x.bin clean", tc.name + " > y.bin clean"}; !slices.Equal(got, want) {
+				t.Errorf("children %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func compress(t testing.TB, format string, data []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	var w io.WriteCloser
+	var err error
+	switch format {
+	case "xz":
+		w, err = xz.NewWriter(&buf)
+	case "zstd":
+		w, err = zstd.NewWriter(&buf)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func tarOf(t testing.TB, members ...member) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, m := range members {
+		tw.WriteHeader(&tar.Header{Name: m.name, Mode: 0o644, Size: int64(len(m.data)), Typeflag: tar.TypeReg})
+		tw.Write(m.data)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// gzipBomb is a multi-member gzip of zeros: copies of one member holding
+// 8 MiB, about 1,000:1.
+func gzipBomb(t testing.TB, copies int) []byte {
+	var one bytes.Buffer
+	gw, _ := gzip.NewWriterLevel(&one, gzip.BestCompression)
+	gw.Write(make([]byte, 8<<20))
+	gw.Close()
+	return bytes.Repeat(one.Bytes(), copies)
+}
+
+func TestGzipBombIsStoppedDuringTheStream(t *testing.T) {
+	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}, Only: []string{"fileproc"}})
+	data := gzipBomb(t, 128) // 1 GiB of zeros in about 1 MiB
+	events, _, chunks := feedChunks(t, e, "bomb.gz", data, 64<<10, true)
+	var budget, bomb *fedEvent
+	for i, ev := range events {
+		if ev.Type != core.EventFinding {
+			continue
+		}
+		switch ev.Finding.Kind {
+		case "budget_exceeded":
+			budget = &events[i]
+		case "archive_bomb":
+			bomb = &events[i]
+		}
+	}
+	if budget == nil || budget.Finding.Detail["budget"] != "ratio" || bomb == nil {
+		t.Fatalf("budget finding %+v, bomb finding %+v: want the ratio budget and a bomb", budget, bomb)
+	}
+	if budget.fed >= chunks {
+		t.Errorf("the bomb was stopped after chunk %d of %d, want during the stream", budget.fed, chunks)
+	}
+	kids := childPaths(unfed(events))
+	if len(kids) != 1 || kids[0] != "bomb.gz > data clean" {
+		t.Fatalf("children %q, want the cut data", kids)
+	}
+	for _, ev := range events {
+		// The ratio is 100 against the declared size: the cut child holds
+		// about 100 times the file, not the gigabyte.
+		if ev.Type == core.EventChild && ev.Child.Size > 101*int64(len(data)) {
+			t.Errorf("child of %d bytes, past the ratio budget", ev.Child.Size)
+		}
+	}
+	if v := verdictOf(t, unfed(events)); v.Label != core.LabelMalicious {
+		t.Errorf("verdict %+v, want malicious (a bomb)", v)
+	}
+}
+
+func TestTruncatedTarGzKeepsTheCompleteMembers(t *testing.T) {
+	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}, Settings: []Setting{builtinRules(t)}})
+	full := tarGz(t,
+		member{"first/eicar.com", testkit.EICAR()},
+		member{"second.bin", noise(200 << 10)},
+		member{"third.bin", noise(200 << 10)},
+	)
+	data := full[:len(full)-100<<10] // in the middle of third.bin
+	events, _, _ := feedChunks(t, e, "cut.tar.gz", data, 64<<10, true)
+	evs := unfed(events)
+	kids := childPaths(evs)
+	if len(kids) < 2 || kids[0] != "cut.tar.gz > first/eicar.com malicious" || kids[1] != "cut.tar.gz > second.bin clean" {
+		t.Errorf("children %q, want the complete members first/eicar.com and second.bin analysed", kids)
+	}
+	var truncated []core.Finding
+	for _, f := range findingsOf(evs, "malformed") {
+		if f.Detail["truncated"] == true {
+			truncated = append(truncated, f)
+		}
+	}
+	if len(truncated) == 0 {
+		t.Fatalf("malformed findings %+v, want one saying truncated", findingsOf(evs, "malformed"))
+	}
+	if v := verdictOf(t, evs); v.Label != core.LabelMalicious {
+		t.Errorf("verdict %+v, want malicious (the complete member counts)", v)
+	}
+}
+
+// Aborting the parent mid-stream frees the child it was extracting and any
+// waiting: no bytes held, no temporary file left.
+func TestAbortMidStreamFreesChildren(t *testing.T) {
+	dir := t.TempDir()
+	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}, Only: []string{"fileproc"}, SpoolMemory: 64 << 10, SpoolDir: dir})
+	data := tarGz(t, member{"big.bin", noise(1 << 20)}, member{"next.bin", noise(1 << 20)})
+	j, err := e.NewJob(t.Context(), core.FileMeta{Name: "a.tar.gz"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Feed(data[:512<<10])
+	if e.m.childSpools.held.Load() == 0 {
+		t.Fatal("no child being extracted after half a member")
+	}
+	if left, _ := os.ReadDir(dir); len(left) == 0 {
+		t.Fatal("the open child did not reach its temporary file (the test needs it)")
+	}
+	j.Abort()
+	if held := e.m.childSpools.held.Load(); held != 0 {
+		t.Errorf("%d child bytes held after Abort", held)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("spool files left behind: %v", left)
+	}
+	// The instance goes back to the pool mid-stream; the next file on it
+	// starts clean.
+	events := run(t, e, "next.tar.gz", tarGz(t, member{"n.txt", []byte("next\n")}), 64<<10)
+	if got := childPaths(events); !slices.Equal(got, []string{"next.tar.gz > n.txt clean"}) {
+		t.Errorf("children of the next file %q", got)
+	}
+}
+
+// benchTarGz is a tar.gz of 64 members of 256 KiB of noise.
+func benchTarGz(b *testing.B) []byte {
+	var members []member
+	for i := range 64 {
+		m := noise(256 << 10)
+		copy(m, fmt.Sprintf("member %d text, then noise\n", i))
+		members = append(members, member{fmt.Sprintf("dir/m%02d.bin", i), m})
+	}
+	return tarGz(b, members...)
+}
+
+func BenchmarkFileprocTarGz(b *testing.B) {
+	benchFileproc(b, "many.tar.gz", benchTarGz(b))
+}
+
+// Cancelling the parent while its streamed members are analysed stops
+// the analysis: the members still waiting are freed unanalysed.
+func TestCancelStopsPendingChildren(t *testing.T) {
+	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}, Only: []string{"fileproc"}})
+	var members []member
+	for i := range 10 {
+		members = append(members, member{fmt.Sprintf("m%d.bin", i), noise(3000 + i)})
+	}
+	members = append(members, member{"tail.bin", noise(300 << 10)})
+	data := tarGz(t, members...)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var children []string
+	j, err := e.NewJob(ctx, core.FileMeta{Name: "a.tar.gz"}, func(ev core.Event) {
+		if ev.Type == core.EventChild {
+			children = append(children, ev.Child.Path)
+			cancel() // while the other members wait
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Feed(data[:128<<10]) // the small members end in this feed
+	if len(children) != 1 {
+		t.Errorf("children analysed %q, want only the first", children)
+	}
+	j.Abort()
+	if n, held := e.m.childSpools.held.Load(), e.m.fileSpools.held.Load(); n != 0 || held != 0 {
+		t.Errorf("spool bytes held after Abort: child %d, file %d", n, held)
+	}
+}
