@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -292,14 +293,10 @@ func (j *Job) call(jm *jobModule, export string, arg []byte) {
 	start := time.Now()
 	var status uint32
 	var err error
-	if export == "finish" {
-		status, err = jm.in.w.call(ctx, export)
+	if j.e.cfg.ProfileLabels {
+		status, err = j.invokeLabelled(ctx, jm, export, arg)
 	} else {
-		var ptr uint32
-		ptr, err = md.writeBuf(ctx, jm.in, arg)
-		if err == nil {
-			status, err = jm.in.w.call(ctx, export, ptr, uint32(len(arg)))
-		}
+		status, err = j.invoke(ctx, jm, export, arg)
 	}
 	j.e.unwatch(w)
 	took := time.Since(start)
@@ -325,6 +322,31 @@ func (j *Job) call(jm *jobModule, export string, arg []byte) {
 	default:
 		j.fail(jm, "status", fmt.Errorf("%s returned status %d", export, status))
 	}
+}
+
+// invoke writes arg to the transfer buffer (but for finish) and calls export.
+func (j *Job) invoke(ctx context.Context, jm *jobModule, export string, arg []byte) (uint32, error) {
+	if export == "finish" {
+		return jm.in.w.call(ctx, export)
+	}
+	ptr, err := jm.md.writeBuf(ctx, jm.in, arg)
+	if err != nil {
+		return 0, err
+	}
+	return jm.in.w.call(ctx, export, ptr, uint32(len(arg)))
+}
+
+// invokeLabelled is invoke under the pprof labels module and file ("top"
+// or "child"): Config.ProfileLabels.
+func (j *Job) invokeLabelled(ctx context.Context, jm *jobModule, export string, arg []byte) (status uint32, err error) {
+	file := "top"
+	if j.depth > 0 {
+		file = "child"
+	}
+	pprof.Do(ctx, pprof.Labels("module", jm.md.man.Name, "file", file), func(ctx context.Context) {
+		status, err = j.invoke(ctx, jm, export, arg)
+	})
+	return status, err
 }
 
 // reason classifies a failed call for the finding and the metrics.

@@ -135,6 +135,9 @@ type engineFlags struct {
 	rules       stringList
 	// only names the modules to run (athena rules scan); not a flag.
 	only []string
+	// profileLabels labels guest calls for CPU profiles (engine
+	// --cpuprofile); not a flag.
+	profileLabels bool
 }
 
 func (f *engineFlags) register(fs *flag.FlagSet) {

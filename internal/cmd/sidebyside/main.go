@@ -129,7 +129,7 @@ type config struct {
 	engines, clients, conns      int
 	maxSize                      string
 	seed                         int64
-	out, md, keep                string
+	out, md, keep, profDir       string
 	noE2E, noClamd               bool
 }
 
@@ -151,6 +151,7 @@ func main() {
 	flag.StringVar(&c.md, "md", "", "write the Markdown summary here too")
 	flag.StringVar(&c.keep, "keep", "", "write the corpus, rules and signatures into this directory and keep them")
 	flag.BoolVar(&c.noE2E, "no-e2e", false, "skip Athena end to end")
+	flag.StringVar(&c.profDir, "cpuprofile-dir", "", "debugging: athena serve writes pprof CPU profiles of its process (gateway, NATS) and of each engine into this directory (serve --cpuprofile-dir)")
 	flag.BoolVar(&c.noClamd, "no-clamd", false, "skip clamd")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -245,7 +246,7 @@ func run(ctx context.Context, c config, command string) error {
 	if !c.noE2E {
 		progress("athena serve + athena bench")
 		absRules, _ := filepath.Abs(rulesPath)
-		e, err := runE2E(ctx, c.athena, c.modules, absRules, cacheDir, dir, tmp, c.engines, c.clients)
+		e, err := runE2E(ctx, c.athena, c.modules, absRules, cacheDir, dir, tmp, c.profDir, c.engines, c.clients)
 		if err != nil {
 			return fmt.Errorf("athena end to end: %w", err)
 		}
