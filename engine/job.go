@@ -336,14 +336,14 @@ func (j *Job) invoke(ctx context.Context, jm *jobModule, export string, arg []by
 	return jm.in.w.call(ctx, export, ptr, uint32(len(arg)))
 }
 
-// invokeLabelled is invoke under the pprof labels module and file ("top"
-// or "child"): Config.ProfileLabels.
+// invokeLabelled is invoke under the pprof labels module, file ("top" or
+// "child") and op (the export): Config.ProfileLabels.
 func (j *Job) invokeLabelled(ctx context.Context, jm *jobModule, export string, arg []byte) (status uint32, err error) {
 	file := "top"
 	if j.depth > 0 {
 		file = "child"
 	}
-	pprof.Do(ctx, pprof.Labels("module", jm.md.man.Name, "file", file), func(ctx context.Context) {
+	pprof.Do(ctx, pprof.Labels("module", jm.md.man.Name, "file", file, "op", export), func(ctx context.Context) {
 		status, err = j.invoke(ctx, jm, export, arg)
 	})
 	return status, err
