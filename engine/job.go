@@ -476,6 +476,10 @@ func (j *Job) Finish() (core.Verdict, error) {
 		}
 	}
 	j.releaseSpool()
+	// Every module has finished: its instance goes back to the pool before
+	// the children run, so that they reuse it instead of instantiating
+	// (and configuring: a rule set) one more per module and level.
+	j.releaseInstances()
 	j.analyseChildren()
 	v := core.VerdictFrom(j.findings)
 	v.Size = j.size
@@ -523,13 +527,18 @@ func (j *Job) release() {
 		c.data.close()
 	}
 	j.children = nil
+	j.releaseInstances()
+	j.cancel()
+}
+
+// releaseInstances returns the job's healthy instances to their pools.
+func (j *Job) releaseInstances() {
 	for _, jm := range j.mods {
 		if jm.in != nil {
 			jm.md.put(jm.in)
 			jm.in = nil
 		}
 	}
-	j.cancel()
 }
 
 // Analyze runs a whole job from r, reading chunks of up to chunkSize bytes.
