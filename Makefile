@@ -89,7 +89,8 @@ bench-deps: deps
 	@$(MAKE) --no-print-directory apt-deps APT_DEPS="$(BENCH_APT_DEPS)"
 
 ## bench: the Go benchmarks, then internal/cmd/sidebyside (yara, athena rules
-## scan, Athena end to end, clamd on one corpus): bench/report-TIME.json and
+## scan, Athena end to end, clamd on one corpus; the verdict cache's Redis
+## latencies on a private redis-server): bench/report-TIME.json and
 ## bench/summary-TIME.md (figures in BENCHMARKS.md)
 bench: build bench-deps
 	@mkdir -p bench

@@ -93,6 +93,14 @@ type Config struct {
 	// critical modules are pre-warmed. A module that takes a kind of
 	// setting no one configured does not run until Configure gives one.
 	Settings []Setting
+	// ProfileLabels labels every guest call with pprof labels module
+	// (its name), file ("top" or "child") and op (the export), and every
+	// instantiation during a job with module and op "instantiate", so that
+	// a CPU profile splits the time spent in guest code
+	// (runtime._ExternalCode, which has no stack) by module: go tool pprof
+	// -tags. A debugging aid that costs an allocation per call; off by
+	// default.
+	ProfileLabels bool
 }
 
 func (c *Config) setDefaults() {

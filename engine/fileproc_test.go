@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"athena/internal/core"
 	"athena/internal/formats"
 	"athena/internal/formats/formatstest"
@@ -442,5 +444,57 @@ func TestFileprocSevenZipPasswordFromTheList(t *testing.T) {
 		Settings: []Setting{builtinRules(t), passwordSetting(t, "infected\nseven pass\n")}})
 	if !found(e) {
 		t.Fatal("not opened with the password in the list")
+	}
+}
+
+// instantiations is how many instances of module the engine created, from
+// its metrics (the pre-warmed ones included).
+func instantiations(t *testing.T, reg *prometheus.Registry, module string) uint64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "athena_engine_instantiate_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "module" && l.GetValue() == module {
+					return m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// A parent's instances go back to the pool before its children run: a
+// chain of nested archives is analysed with the pre-warmed instances, not
+// one more per level.
+func TestChildrenReuseTheParentsInstances(t *testing.T) {
+	file := []byte("plain text at the bottom\n")
+	name := "note.txt"
+	for i := range 4 {
+		file = zipOf(t, map[string][]byte{name: file})
+		name = fmt.Sprintf("level%d.zip", i)
+	}
+	reg := prometheus.NewRegistry()
+	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}, Concurrency: 1, Registerer: reg})
+	before := instantiations(t, reg, "patterns")
+	if before == 0 {
+		t.Fatal("no pre-warmed patterns instance counted")
+	}
+	var events []core.Event
+	if _, err := e.Analyze(t.Context(), core.FileMeta{Name: "top.zip", Size: int64(len(file))}, bytes.NewReader(file), 64<<10,
+		func(ev core.Event) { events = append(events, ev) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(childPaths(events)); got != 4 {
+		t.Fatalf("%d children, want 4 (three zips and the text): %v", got, childPaths(events))
+	}
+	if after := instantiations(t, reg, "patterns"); after != before {
+		t.Errorf("patterns instantiated %d times for 5 nested files, want 0 beyond the %d pre-warmed", after-before, before)
 	}
 }

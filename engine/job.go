@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -309,14 +310,10 @@ func (j *Job) call(jm *jobModule, export string, arg []byte) {
 	start := time.Now()
 	var status uint32
 	var err error
-	if export == "finish" {
-		status, err = jm.in.w.call(ctx, export)
+	if j.e.cfg.ProfileLabels {
+		status, err = j.invokeLabelled(ctx, jm, export, arg)
 	} else {
-		var ptr uint32
-		ptr, err = md.writeBuf(ctx, jm.in, arg)
-		if err == nil {
-			status, err = jm.in.w.call(ctx, export, ptr, uint32(len(arg)))
-		}
+		status, err = j.invoke(ctx, jm, export, arg)
 	}
 	j.e.unwatch(w)
 	took := time.Since(start)
@@ -343,6 +340,31 @@ func (j *Job) call(jm *jobModule, export string, arg []byte) {
 	default:
 		j.fail(jm, "status", fmt.Errorf("%s returned status %d", export, status))
 	}
+}
+
+// invoke writes arg to the transfer buffer (but for finish) and calls export.
+func (j *Job) invoke(ctx context.Context, jm *jobModule, export string, arg []byte) (uint32, error) {
+	if export == "finish" {
+		return jm.in.w.call(ctx, export)
+	}
+	ptr, err := jm.md.writeBuf(ctx, jm.in, arg)
+	if err != nil {
+		return 0, err
+	}
+	return jm.in.w.call(ctx, export, ptr, uint32(len(arg)))
+}
+
+// invokeLabelled is invoke under the pprof labels module, file ("top" or
+// "child") and op (the export): Config.ProfileLabels.
+func (j *Job) invokeLabelled(ctx context.Context, jm *jobModule, export string, arg []byte) (status uint32, err error) {
+	file := "top"
+	if j.depth > 0 {
+		file = "child"
+	}
+	pprof.Do(ctx, pprof.Labels("module", jm.md.man.Name, "file", file, "op", export), func(ctx context.Context) {
+		status, err = j.invoke(ctx, jm, export, arg)
+	})
+	return status, err
 }
 
 // reason classifies a failed call for the finding and the metrics.
@@ -473,6 +495,10 @@ func (j *Job) Finish() (core.Verdict, error) {
 		}
 	}
 	j.releaseSpool()
+	// Every module has finished: its instance goes back to the pool before
+	// the children run, so that they reuse it instead of instantiating
+	// (and configuring: a rule set) one more per module and level.
+	j.releaseInstances()
 	j.analyseChildren()
 	v := core.VerdictFrom(j.findings)
 	v.Size = j.size
@@ -523,6 +549,12 @@ func (j *Job) release() {
 		c.data.close()
 	}
 	j.children = nil
+	j.releaseInstances()
+	j.cancel()
+}
+
+// releaseInstances returns the job's healthy instances to their pools.
+func (j *Job) releaseInstances() {
 	for _, jm := range j.mods {
 		j.dropOpen(jm)
 		if jm.in != nil {
@@ -530,7 +562,6 @@ func (j *Job) release() {
 			jm.in = nil
 		}
 	}
-	j.cancel()
 }
 
 // Analyze runs a whole job from r, reading chunks of up to chunkSize bytes.

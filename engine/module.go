@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -162,7 +163,15 @@ func (md *module) get(ctx context.Context, st *Setting) (*instance, error) {
 	}
 	md.busy++
 	md.mu.Unlock()
-	in, err := md.newInstance(ctx, st)
+	var in *instance
+	var err error
+	if md.e.cfg.ProfileLabels {
+		pprof.Do(ctx, pprof.Labels("module", md.man.Name, "op", "instantiate"), func(ctx context.Context) {
+			in, err = md.newInstance(ctx, st)
+		})
+	} else {
+		in, err = md.newInstance(ctx, st)
+	}
 	if err != nil {
 		md.mu.Lock()
 		md.busy--

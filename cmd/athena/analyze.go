@@ -110,6 +110,7 @@ func newEngine(ctx context.Context, ef engineFlags, stderr io.Writer, reg promet
 		Concurrency:     ef.concurrency,
 		Logger:          newLogger(stderr, ef.logLevel),
 		Registerer:      reg,
+		ProfileLabels:   ef.profileLabels,
 	})
 }
 

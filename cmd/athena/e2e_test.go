@@ -350,3 +350,28 @@ func TestServeStopsOnSIGTERM(t *testing.T) {
 		}
 	}
 }
+
+func TestServeWritesCPUProfiles(t *testing.T) {
+	dir := t.TempDir()
+	base, serve := startServe(t, 2, "--cpuprofile-dir", dir)
+	eicar := sample(t, t.TempDir(), 1, 300_000, 150_000)
+	if _, code, errOut := scanJSON(t, base, eicar); code != 1 {
+		t.Fatalf("scan: exit %d, want 1; stderr %s", code, errOut)
+	}
+	serve.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-serve.done:
+	case <-time.After(45 * time.Second):
+		t.Fatal("serve still running 45s after SIGTERM")
+	}
+	for _, name := range []string{"serve.pprof", "engine-0.pprof", "engine-1.pprof"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A pprof profile is gzip-compressed protobuf.
+		if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Errorf("%s: %d bytes, not a gzip-compressed profile", name, len(b))
+		}
+	}
+}

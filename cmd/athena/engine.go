@@ -36,6 +36,7 @@ func runEngine(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	natsURL := fs.String("nats", nats.DefaultURL, "NATS server URL (with JetStream)")
 	id := fs.String("id", "", "engine id in logs, metrics and presence (default HOST-PID)")
 	metricsAddr := fs.String("metrics-addr", "", "serve /healthz and /metrics on this address (empty: off)")
+	cpuProfile := fs.String("cpuprofile", "", "debugging: write a pprof CPU profile of this engine to this file, from ready to exit (empty: off)")
 	rulesPoll := fs.Duration("rules-poll", 5*time.Second, "how often to check the --rules files for changes (0: never); the "+rules.Bucket+" bucket is watched too")
 	passwordsPoll := fs.Duration("archive-passwords-poll", 5*time.Second, "how often to check the --archive-passwords file for changes (0: never)")
 	if err := parse(fs, args); err != nil {
@@ -47,6 +48,7 @@ func runEngine(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		*id = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	reg := newRegistry()
+	ef.profileLabels = *cpuProfile != ""
 	eng, err := newEngine(ctx, ef, stderr, reg)
 	if err != nil {
 		return err
@@ -89,6 +91,15 @@ func runEngine(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := stopProfile(); err != nil {
+			log.Warn("cpu profile", "err", err)
+		}
+	}()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 3)

@@ -140,6 +140,9 @@ type engineFlags struct {
 	// (athena rules scan); not flags.
 	only      []string
 	noDigests bool
+	// profileLabels labels guest calls for CPU profiles (engine
+	// --cpuprofile); not a flag.
+	profileLabels bool
 }
 
 func (f *engineFlags) register(fs *flag.FlagSet) {

@@ -124,6 +124,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rulesPoll := fs.Duration("rules-poll", 5*time.Second, "how often engines check the --rules files for changes (0: never)")
 	passwordsPoll := fs.Duration("archive-passwords-poll", 5*time.Second, "how often engines check the --archive-passwords file for changes (0: never)")
 	natsPort := fs.Int("nats-port", 4222, "port of the embedded NATS server on 127.0.0.1 (-1: any free port)")
+	profDir := fs.String("cpuprofile-dir", "", "debugging: write pprof CPU profiles into this directory: serve.pprof (gateway and embedded NATS) and engine-N.pprof, each from ready to exit (empty: off)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -179,6 +180,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			if ef.passwords != "" {
 				cmd.Args = append(cmd.Args, "--archive-passwords", ef.passwords, "--archive-passwords-poll", passwordsPoll.String())
 			}
+			if *profDir != "" {
+				cmd.Args = append(cmd.Args, "--cpuprofile", filepath.Join(*profDir, "engine-"+strconv.Itoa(i)+".pprof"))
+			}
 			cmd.Stdout, cmd.Stderr = stderr, stderr
 			return cmd
 		},
@@ -195,6 +199,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer cancel()
 		sup.Close(cctx)
 	}()
+	if *profDir != "" {
+		stop, err := startCPUProfile(filepath.Join(*profDir, "serve.pprof"))
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	return runGatewayRole(ctx, gf, cf, natsURL, log.With("role", "gateway"), newRegistry())
 }
 

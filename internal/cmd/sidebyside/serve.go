@@ -54,7 +54,10 @@ type e2eResult struct {
 // athena bench over dir with 4 HTTP/2 clients and measures the CPU time of
 // serve and its engine processes during the bench; then stops serve with
 // SIGTERM.
-func runE2E(ctx context.Context, athena, modules, rules, cacheDir, dir, tmp string, engines, clients int) (e2eResult, error) {
+//
+// With profDir, serve writes CPU profiles there (--cpuprofile-dir); they
+// cover serve's whole life after ready, which is mostly the bench.
+func runE2E(ctx context.Context, athena, modules, rules, cacheDir, dir, tmp, profDir string, engines, clients int) (e2eResult, error) {
 	var res e2eResult
 	port, err := freePort()
 	if err != nil {
@@ -68,6 +71,16 @@ func runE2E(ctx context.Context, athena, modules, rules, cacheDir, dir, tmp stri
 	defer os.RemoveAll(data)
 	serveArgs := []string{"serve", "--modules", modules, "--rules", rules, "--addr", addr, "--nats-port", "-1",
 		"--data", data, "--engines", strconv.Itoa(engines), "--cache-dir", cacheDir, "--rules-poll", "0"}
+	if profDir != "" {
+		abs, err := filepath.Abs(profDir)
+		if err != nil {
+			return res, err
+		}
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			return res, err
+		}
+		serveArgs = append(serveArgs, "--cpuprofile-dir", abs)
+	}
 	res.ServeCmd = athena + " " + strings.Join(serveArgs, " ")
 	logf, err := os.Create(filepath.Join(data, "..", filepath.Base(data)+".log"))
 	if err != nil {

@@ -271,3 +271,29 @@ func TestCountMatches(t *testing.T) {
 		t.Errorf("countMatches = %d, %q; want 3, [a b]", m, f)
 	}
 }
+
+func TestMeasureRedis(t *testing.T) {
+	srv, err := startRedis(t.Context(), "redis-server", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.stop()
+	ops, err := measureRedis(t.Context(), srv.url, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]uint64{"get": 200, "get_many": 20, "put": 1000}
+	if len(ops) != len(want) {
+		t.Fatalf("got %d ops %+v, want %d", len(ops), ops, len(want))
+	}
+	for _, o := range ops {
+		if o.Count != want[o.Op] || o.P50MS <= 0 || o.P99MS < o.P50MS || o.Command == "" {
+			t.Errorf("%s: %+v, want %d calls and 0 < p50 <= p99", o.Op, o, want[o.Op])
+		}
+	}
+	var md bytes.Buffer
+	printTable(&md, Report{Redis: &RedisInfo{Version: "v", TargetMS: redisTargetMS, Ops: ops}})
+	if !strings.Contains(md.String(), "| get_many | MGET") {
+		t.Errorf("summary has no Redis table:\n%s", md.String())
+	}
+}

@@ -532,3 +532,28 @@ func TestXLMMacroSheet(t *testing.T) {
 		})
 	}
 }
+
+// TestFindDDE covers the three elements that carry DDE, and the parts the
+// name pre-check skips.
+func TestFindDDE(t *testing.T) {
+	const w = `<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p>%s</w:p></w:body></w:document>`
+	tests := []struct {
+		name string
+		body string
+		want int
+	}{
+		{"instrText split over runs", `<w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText>D</w:instrText></w:r><w:r><w:instrText>DEAUTO c:\x</w:instrText></w:r><w:r><w:fldChar w:fldCharType="end"/></w:r>`, 1},
+		{"instrText escaped", `<w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText>&#68;DE c:\x</w:instrText></w:r><w:r><w:fldChar w:fldCharType="end"/></w:r>`, 1},
+		{"fldSimple", `<w:fldSimple w:instr=" DDEAUTO c:\\x y"><w:r><w:t>z</w:t></w:r></w:fldSimple>`, 1},
+		{"ddeLink", `<ddeLink xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" ddeService="cmd" ddeTopic="/c calc"/>`, 1},
+		{"other field", `<w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText> PAGE </w:instrText></w:r><w:r><w:fldChar w:fldCharType="end"/></w:r>`, 0},
+		{"no field elements", `<w:r><w:t>DDEAUTO c:\x is just text; instr fld dde</w:t></w:r>`, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := findDDE(fmt.Sprintf(w, tt.body)); len(got) != tt.want {
+				t.Errorf("findDDE = %v, want %d fields", got, tt.want)
+			}
+		})
+	}
+}

@@ -3,6 +3,8 @@ package pdf
 import (
 	"bytes"
 	"encoding/hex"
+	"regexp"
+	"slices"
 	"testing"
 
 	"athena/internal/formats"
@@ -54,4 +56,30 @@ func FuzzLZW(f *testing.F) {
 }
 func FuzzRunLength(f *testing.F) {
 	fuzzFilter(f, "RunLengthDecode", []byte{2, 'a', 'b', 'c', 0xFE, 'z', 128})
+}
+
+// objRe is the regexp objHeaders replaces; the fuzz target holds them to
+// the same answers.
+var objRe = regexp.MustCompile(`(\d{1,10})[\x00\t\n\f\r ]+(\d{1,5})[\x00\t\n\f\r ]+obj\b`)
+
+func FuzzObjHeaders(f *testing.F) {
+	for _, s := range []string{
+		"1 0 obj", "12345678901 0 obj", "1 123456 obj", "1 12345 obj", "1 0 objx", "1 0 obj_", "1 0 obj.",
+		"a1 0 obj", "1\x000\x00obj", "10obj", "1 0obj", "1  0  obj 2 0 obj3 0 obj 4 0 obj", "obj", " 0 obj",
+		"1 0 objobj 1 0 obj", "9 9 obj\n<<>>\nendobj 7 7 obj", "1 2 3 obj", "x 2 obj",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Add(buildPDF("<< /Type /Catalog >>", "<< /A 1 >>"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, want := objHeaders(b, 1000), objRe.FindAllSubmatchIndex(b, 1000)
+		if len(got) != len(want) {
+			t.Fatalf("objHeaders(%q) = %v, want %v", b, got, want)
+		}
+		for i := range got {
+			if !slices.Equal(got[i], want[i]) {
+				t.Fatalf("objHeaders(%q) = %v, want %v", b, got, want)
+			}
+		}
+	})
 }

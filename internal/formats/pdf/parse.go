@@ -2,7 +2,6 @@ package pdf
 
 import (
 	"bytes"
-	"regexp"
 	"sort"
 	"strconv"
 )
@@ -298,12 +297,66 @@ func (p *parser) literal() []byte {
 	return out
 }
 
-var objRe = regexp.MustCompile(`(\d{1,10})[\x00\t\n\f\r ]+(\d{1,5})[\x00\t\n\f\r ]+obj\b`)
+// objHeaders finds at most n object headers "N G obj" in b, where N is 1
+// to 10 digits, G 1 to 5, both followed by PDF white space, and "obj" is
+// not followed by a word character. Each is [start, end, N start, N end,
+// G start, G end], exactly what the regexp
+// `(\d{1,10})[\x00\t\n\f\r ]+(\d{1,5})[\x00\t\n\f\r ]+obj\b` gives
+// with FindAllSubmatchIndex (FuzzObjHeaders compares them), without
+// running a regexp over every byte of the file: it looks for "obj" and
+// reads the header backwards. The regexp was most of the file processor's
+// time on large PDFs.
+func objHeaders(b []byte, n int) [][]int {
+	var out [][]int
+	for from := 0; len(out) < n; {
+		i := bytes.Index(b[from:], []byte("obj"))
+		if i < 0 {
+			break
+		}
+		k := from + i // "obj" starts here
+		from = k + 3
+		if from < len(b) && isWordByte(b[from]) {
+			continue // obj\b
+		}
+		q := k
+		for q > 0 && isSpace(b[q-1]) {
+			q--
+		}
+		genEnd := q
+		for q > 0 && isDigit(b[q-1]) {
+			q--
+		}
+		genStart := q
+		if genEnd == k || genEnd-genStart < 1 || genEnd-genStart > 5 {
+			continue
+		}
+		for q > 0 && isSpace(b[q-1]) {
+			q--
+		}
+		numEnd := q
+		// The leftmost match takes the last 10 digits of a longer run.
+		for q > 0 && isDigit(b[q-1]) && numEnd-q < 10 {
+			q--
+		}
+		if numEnd == genStart || q == numEnd {
+			continue
+		}
+		out = append(out, []int{q, k + 3, q, numEnd, genStart, genEnd})
+	}
+	return out
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// isWordByte is a \w byte of Go's regexp: [0-9A-Za-z_].
+func isWordByte(c byte) bool {
+	return isDigit(c) || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_'
+}
 
 // scanObjects finds every "N G obj" in b and parses its value and stream.
 func scanObjects(b []byte, obf *int) []object {
 	var objs []object
-	locs := objRe.FindAllSubmatchIndex(b, maxObjects)
+	locs := objHeaders(b, maxObjects)
 	for i, l := range locs {
 		num, _ := strconv.ParseInt(string(b[l[2]:l[3]]), 10, 64)
 		gen, _ := strconv.ParseInt(string(b[l[4]:l[5]]), 10, 64)
