@@ -21,7 +21,8 @@ const (
 var ErrFormat = errors.New("plan: bad encoding")
 
 // Encode returns the Plan's binary form: "YPLN", a version byte, then the
-// imports, strings and rules. The same Plan always encodes to the same bytes.
+// imports, strings, rules and, when present, the atoms. The same Plan always
+// encodes to the same bytes.
 func (p *Plan) Encode() []byte {
 	e := &encoder{b: append([]byte(magic), version)}
 	e.uint(uint64(len(p.Imports)))
