@@ -2,7 +2,6 @@ package scan
 
 import (
 	"encoding/base64"
-	"fmt"
 	"math"
 	"math/bits"
 
@@ -162,11 +161,8 @@ func buildPatterns(p *plan.Plan) (pats []pattern, chains []chain, err error) {
 				if w && !wide || !w && !ascii {
 					continue
 				}
-				re, err := compileRegex(string(s.Text), nocase, dotAll, w)
-				if err != nil {
-					return nil, nil, fmt.Errorf("scan: string %s: %w", s.ID, err)
-				}
-				add(pattern{kind: patRegex, re: re, wide: w})
+				add(pattern{kind: patRegex, wide: w,
+					re: &lazyRegex{id: s.ID, src: string(s.Text), nocase: nocase, dotAll: dotAll, wide: w}})
 			}
 		}
 	}
@@ -252,6 +248,9 @@ func chooseAtoms(pats []pattern) (atoms []atom, slow []int32) {
 func ChooseAtoms(p *plan.Plan) (*plan.Atoms, error) {
 	pats, _, err := buildPatterns(p)
 	if err != nil {
+		return nil, err
+	}
+	if err := compileRegexes(pats); err != nil {
 		return nil, err
 	}
 	atoms, slow := chooseAtoms(pats)

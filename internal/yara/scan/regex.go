@@ -1,6 +1,10 @@
 package scan
 
-import "athena/internal/yara/regex"
+import (
+	"fmt"
+
+	"athena/internal/yara/regex"
+)
 
 // compileRegex compiles a string's regular expression.
 func compileRegex(src string, nocase, dotAll, wide bool) (regexMatcher, error) {
@@ -9,6 +13,68 @@ func compileRegex(src string, nocase, dotAll, wide bool) (regexMatcher, error) {
 		return nil, err
 	}
 	return re, nil
+}
+
+// lazyRegex is a string's regexp compiled on its first use: a rule set's
+// regexps are compiled on the host when it chooses the atoms
+// (ChooseAtoms), so a guest given the plan's atoms compiles only those
+// whose atoms ever turn up in a file, instead of all of them in every
+// instance. Should one fail anyway (a plan not made by ChooseAtoms), it
+// matches nothing.
+type lazyRegex struct {
+	id, src              string
+	nocase, dotAll, wide bool
+	re                   regexMatcher
+	err                  error
+}
+
+func (l *lazyRegex) get() (regexMatcher, error) {
+	if l.re == nil && l.err == nil {
+		l.re, l.err = compileRegex(l.src, l.nocase, l.dotAll, l.wide)
+		if l.err != nil {
+			l.err = fmt.Errorf("scan: string %s: %w", l.id, l.err)
+		}
+	}
+	return l.re, l.err
+}
+
+func (l *lazyRegex) MatchAt(data []byte, start int) int {
+	if re, err := l.get(); err == nil {
+		return re.MatchAt(data, start)
+	}
+	return -1
+}
+
+func (l *lazyRegex) Prefixes(maxCount, maxLen int) ([][]byte, bool) {
+	if re, err := l.get(); err == nil {
+		return re.Prefixes(maxCount, maxLen)
+	}
+	return nil, false
+}
+
+func (l *lazyRegex) FirstBytes() *[256]bool {
+	if re, err := l.get(); err == nil {
+		return re.FirstBytes()
+	}
+	return new([256]bool)
+}
+
+func (l *lazyRegex) Anchored() bool {
+	re, err := l.get()
+	return err == nil && re.Anchored()
+}
+
+// compileRegexes compiles every regexp of pats now and returns the first
+// error.
+func compileRegexes(pats []pattern) error {
+	for i := range pats {
+		if l, ok := pats[i].re.(*lazyRegex); ok {
+			if _, err := l.get(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // boolMatcher is a regexp of `matches` or of a module function argument.
