@@ -52,10 +52,12 @@ type benchFlags struct {
 	serverURL          *url.URL
 	ws                 bool
 	commandLine        string
+	idle               int
+	idleHold           time.Duration
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fset := newFlagSet("bench", "bench [flags] (--dir DIR | --corpus N)", stderr)
+	fset := newFlagSet("bench", "bench [flags] (--dir DIR | --corpus N | --idle N)", stderr)
 	var f benchFlags
 	fset.StringVar(&f.server, "server", "http://127.0.0.1:8080", "Athena gateway URL (http:// speaks h2c, https:// speaks TLS HTTP/2)")
 	fset.StringVar(&f.addr, "addr", "", "gateway HOST:PORT, short for --server http://HOST:PORT")
@@ -78,6 +80,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fset.StringVar(&f.out, "out", "", "also write the JSON report to this file")
 	fset.StringVar(&f.caFile, "ca", "", "PEM file of CA certificates to trust for https:// (default: the system's)")
 	fset.BoolVar(&f.insecure, "insecure", false, "do not verify the server's TLS certificate")
+	fset.IntVar(&f.idle, "idle", 0, "instead of sending files, open this many WebSocket sessions that send nothing, hold them, and report the server's resident memory per session (from its /metrics)")
+	fset.DurationVar(&f.idleHold, "idle-hold", 10*time.Second, "with --idle, how long the sessions are held before the server is measured")
 	if err := parse(fset, args); err != nil {
 		return err
 	}
@@ -87,6 +91,30 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return exitError
 	}
 
+	if f.idle > 0 {
+		tlsCfg, err := clientTLS(f.caFile, f.insecure)
+		if err != nil {
+			return err
+		}
+		rep, err := runIdle(ctx, &f, f.idle, f.idleHold, tlsCfg)
+		if err != nil {
+			return err
+		}
+		if f.out != "" {
+			if err := os.WriteFile(f.out, rep.json(), 0o644); err != nil {
+				return err
+			}
+		}
+		if f.asJSON {
+			stdout.Write(rep.json())
+		} else {
+			rep.writeText(stdout)
+		}
+		if rep.Failed > 0 {
+			return exitDetection
+		}
+		return nil
+	}
 	if f.generateOnly {
 		man, err := corpus.Generate(f.corpusDir, f.corpusOptions())
 		if err != nil {
@@ -145,8 +173,11 @@ func (f *benchFlags) validate() error {
 	default:
 		return fmt.Errorf("--transport %q: want ws or http2", f.transport)
 	}
-	if (f.dir == "") == (f.corpusFiles <= 0) {
-		return errors.New("give one of --dir DIR or --corpus N")
+	if f.idle < 0 {
+		return errors.New("--idle: want a number of sessions")
+	}
+	if f.idle == 0 && (f.dir == "") == (f.corpusFiles <= 0) {
+		return errors.New("give one of --dir DIR or --corpus N (or --idle N)")
 	}
 	if f.generateOnly && (f.corpusFiles <= 0 || f.corpusDir == "") {
 		return errors.New("--generate-only needs --corpus N and --corpus-dir DIR")
@@ -177,6 +208,9 @@ type benchFile struct {
 	name   string // relative to the set's directory
 	size   int64
 	sha256 string // set when hashes are declared
+	// markerEnd is where the first marker planted in the file itself (not
+	// in an archive member) ends, 0 when none or unknown (--dir).
+	markerEnd int64
 }
 
 // fileSet loads --dir or generates --corpus. cleanup removes a temporary
@@ -206,6 +240,11 @@ func (f *benchFlags) fileSet() ([]benchFile, func(), error) {
 	files := make([]benchFile, len(man.Files))
 	for i, mf := range man.Files {
 		files[i] = benchFile{path: filepath.Join(dir, mf.Name), name: mf.Name, size: mf.Size}
+		for _, m := range mf.Markers {
+			if text, ok := corpus.MarkerText(m.Name); ok && m.Member == "" && files[i].markerEnd == 0 {
+				files[i].markerEnd = m.Offset + int64(len(text))
+			}
+		}
 		if f.declare {
 			files[i].sha256 = mf.SHA256
 		}
@@ -293,6 +332,10 @@ type benchResult struct {
 	sent         int64
 	toVerdict    time.Duration
 	toFinding    time.Duration // -1 without a finding
+	// afterMarker is from the moment the upload handed over the bytes
+	// that complete the planted marker to the first pattern finding; -1
+	// when the file has no known marker or no such finding came.
+	afterMarker time.Duration
 	label        string
 	cached       bool
 	partial      bool
@@ -372,7 +415,7 @@ func runBenchLoad(ctx context.Context, f *benchFlags, files []benchFile, newClie
 
 // sendBenchFile streams one file and times its first finding and verdict.
 func sendBenchFile(ctx context.Context, c scanClient, bf benchFile, timeout time.Duration) benchResult {
-	r := benchResult{toFinding: -1}
+	r := benchResult{toFinding: -1, afterMarker: -1}
 	fh, err := os.Open(bf.path)
 	if err != nil {
 		r.errKind, r.err = "open", err.Error()
@@ -381,11 +424,16 @@ func sendBenchFile(ctx context.Context, c scanClient, bf benchFile, timeout time
 	defer fh.Close()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	body := &countingReader{r: fh}
+	body := &countingReader{r: fh, mark: bf.markerEnd}
 	start := time.Now()
 	v, err := scanJob(ctx, c, core.FileMeta{Name: filepath.Base(bf.name), Size: bf.size}, bf.sha256, body, func(ev core.Event) {
 		if ev.Finding != nil && r.toFinding < 0 {
 			r.toFinding = time.Since(start)
+		}
+		if ev.Finding != nil && ev.Finding.Kind == "pattern" && r.afterMarker < 0 {
+			if at := body.marked.Load(); at != 0 {
+				r.afterMarker = time.Since(time.Unix(0, at))
+			}
 		}
 	})
 	r.toVerdict = time.Since(start)
@@ -438,6 +486,11 @@ type benchReport struct {
 	FilesPerSecond float64           `json:"files_per_s"`
 	Verdict        latencySummary    `json:"time_to_verdict_ms"`
 	FirstFinding   latencySummary    `json:"time_to_first_finding_ms"` // of files with a finding, info ones included
+	// AfterMarker is, for generated files with a marker planted in the
+	// file itself, the time from handing the marker's last byte to the
+	// connection to the first pattern finding: the product's "first
+	// finding after the chunk that holds it" (target p99 under 25 ms).
+	AfterMarker latencySummary `json:"first_finding_after_marker_ms"`
 	Cache          cacheMix          `json:"cache"`
 	Labels         map[string]int    `json:"labels"`
 	Partial        int               `json:"partial"`
@@ -520,7 +573,7 @@ func buildReport(f *benchFlags, files []benchFile, results []benchResult, elapse
 	for _, bf := range files {
 		rep.Config.SetBytes += bf.size
 	}
-	var toVerdict, toFinding []time.Duration
+	var toVerdict, toFinding, afterMarker []time.Duration
 	flagged := map[string]flaggedFile{}
 	for _, r := range results {
 		rep.BytesSent += r.sent
@@ -539,6 +592,9 @@ func buildReport(f *benchFlags, files []benchFile, results []benchResult, elapse
 		toVerdict = append(toVerdict, r.toVerdict)
 		if r.toFinding >= 0 {
 			toFinding = append(toFinding, r.toFinding)
+		}
+		if r.afterMarker >= 0 {
+			afterMarker = append(afterMarker, r.afterMarker)
 		}
 		if r.cached {
 			rep.Cache.Hits++
@@ -567,6 +623,7 @@ func buildReport(f *benchFlags, files []benchFile, results []benchResult, elapse
 	}
 	rep.Verdict = summarize(toVerdict)
 	rep.FirstFinding = summarize(toFinding)
+	rep.AfterMarker = summarize(afterMarker)
 	return rep
 }
 
@@ -617,6 +674,7 @@ func (r *benchReport) writeText(w io.Writer) {
 	}
 	lat("verdict", r.Verdict)
 	lat("first finding", r.FirstFinding)
+	lat("after marker", r.AfterMarker)
 	fmt.Fprintf(w, "  cache         %d hits, %d misses (hit rate %.1f%%)\n", r.Cache.Hits, r.Cache.Misses, 100*r.Cache.HitRate)
 	fmt.Fprintf(w, "  verdicts      %s", countList(r.Labels))
 	if r.Partial > 0 {

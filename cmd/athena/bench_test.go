@@ -86,6 +86,33 @@ func TestBenchAgainstServe(t *testing.T) {
 		})
 	}
 
+	t.Run("first finding after the planted marker", func(t *testing.T) {
+		rep := benchJSON(t, "--server", base, "--transport", "ws", "--corpus", "12", "--seed", "11",
+			"--max-size", "256KiB", "--planted", "0.4", "--clients", "2")
+		checkSane(t, rep, 12, -1)
+		a := rep.AfterMarker
+		if a.Count == 0 || a.P50 > a.P99 || a.Max <= 0 {
+			t.Errorf("after marker %+v, want the files with a marker in their own bytes", a)
+		}
+	})
+
+	t.Run("idle sessions", func(t *testing.T) {
+		out, errOut, code := athena(t, "bench", "--server", base, "--idle", "50", "--idle-hold", "100ms", "--json")
+		if code != 0 {
+			t.Fatalf("exit %d; stderr %s\n%s", code, errOut, out)
+		}
+		var rep idleReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("report is not JSON: %v\n%s", err, out)
+		}
+		if rep.Sessions != 50 || rep.Failed != 0 || rep.ServerSessions < 50 {
+			t.Errorf("sessions %d (failed %d), the server counted %.0f: want 50 held", rep.Sessions, rep.Failed, rep.ServerSessions)
+		}
+		if rep.RSSBefore <= 0 || rep.RSSHeld <= 0 || rep.GoroutinesAdded < 50 {
+			t.Errorf("server memory %.0f -> %.0f, goroutines %+.0f: want the server's metrics", rep.RSSBefore, rep.RSSHeld, rep.GoroutinesAdded)
+		}
+	})
+
 	t.Run("text report and duration", func(t *testing.T) {
 		out, errOut, code := athena(t, "bench", "--server", base, "--dir", dir, "--duration", "300ms", "--transport", "ws")
 		if code != 0 {

@@ -234,11 +234,17 @@ func clientTLS(caFile string, insecure bool) (*tls.Config, error) {
 type countingReader struct {
 	r io.Reader
 	n atomic.Int64
+	// mark, when not 0, is an offset: marked is the time (Unix ns) the
+	// reader first handed over the byte before it.
+	mark   int64
+	marked atomic.Int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
+	if total := c.n.Add(int64(n)); c.mark > 0 && total >= c.mark && total-int64(n) < c.mark {
+		c.marked.Store(time.Now().UnixNano())
+	}
 	return n, err
 }
 
