@@ -328,14 +328,14 @@ func (p *picker) pick(i int64, n int) int {
 
 // benchResult is what one send measured.
 type benchResult struct {
-	file         int
-	sent         int64
-	toVerdict    time.Duration
-	toFinding    time.Duration // -1 without a finding
+	file      int
+	sent      int64
+	toVerdict time.Duration
+	toFinding time.Duration // -1 without a finding
 	// afterMarker is from the moment the upload handed over the bytes
 	// that complete the planted marker to the first pattern finding; -1
 	// when the file has no known marker or no such finding came.
-	afterMarker time.Duration
+	afterMarker  time.Duration
 	label        string
 	cached       bool
 	partial      bool
@@ -473,30 +473,30 @@ func errorKind(ctx context.Context, err error) string {
 
 // benchReport is athena bench's report; its JSON is the --json output.
 type benchReport struct {
-	Timestamp      string            `json:"timestamp"` // RFC 3339, when the run ended
-	Command        string            `json:"command"`
-	Machine        benchMachine      `json:"machine"`
-	Config         benchConfig       `json:"config"`
-	ElapsedSeconds float64           `json:"elapsed_seconds"`
-	Sends          int               `json:"sends"` // files started
-	Files          int               `json:"files"` // files that got a verdict
-	Bytes          int64             `json:"bytes"` // their sizes
-	BytesSent      int64             `json:"bytes_sent"`
-	MBPerSecond    float64           `json:"mb_per_s"` // Bytes per second, in 10^6 bytes
-	FilesPerSecond float64           `json:"files_per_s"`
-	Verdict        latencySummary    `json:"time_to_verdict_ms"`
-	FirstFinding   latencySummary    `json:"time_to_first_finding_ms"` // of files with a finding, info ones included
+	Timestamp      string         `json:"timestamp"` // RFC 3339, when the run ended
+	Command        string         `json:"command"`
+	Machine        benchMachine   `json:"machine"`
+	Config         benchConfig    `json:"config"`
+	ElapsedSeconds float64        `json:"elapsed_seconds"`
+	Sends          int            `json:"sends"` // files started
+	Files          int            `json:"files"` // files that got a verdict
+	Bytes          int64          `json:"bytes"` // their sizes
+	BytesSent      int64          `json:"bytes_sent"`
+	MBPerSecond    float64        `json:"mb_per_s"` // Bytes per second, in 10^6 bytes
+	FilesPerSecond float64        `json:"files_per_s"`
+	Verdict        latencySummary `json:"time_to_verdict_ms"`
+	FirstFinding   latencySummary `json:"time_to_first_finding_ms"` // of files with a finding, info ones included
 	// AfterMarker is, for generated files with a marker planted in the
 	// file itself, the time from handing the marker's last byte to the
 	// connection to the first pattern finding: the product's "first
 	// finding after the chunk that holds it" (target p99 under 25 ms).
-	AfterMarker latencySummary `json:"first_finding_after_marker_ms"`
-	Cache          cacheMix          `json:"cache"`
-	Labels         map[string]int    `json:"labels"`
-	Partial        int               `json:"partial"`
-	Errors         map[string]int    `json:"errors"`
-	ErrorSamples   map[string]string `json:"error_samples,omitempty"`
-	Flagged        []flaggedFile     `json:"flagged,omitempty"`
+	AfterMarker  latencySummary    `json:"first_finding_after_marker_ms"`
+	Cache        cacheMix          `json:"cache"`
+	Labels       map[string]int    `json:"labels"`
+	Partial      int               `json:"partial"`
+	Errors       map[string]int    `json:"errors"`
+	ErrorSamples map[string]string `json:"error_samples,omitempty"`
+	Flagged      []flaggedFile     `json:"flagged,omitempty"`
 }
 
 type benchMachine struct {
