@@ -54,6 +54,7 @@ type benchFlags struct {
 	commandLine        string
 	idle               int
 	idleHold           time.Duration
+	rate               float64 // MB/s per client, 0 for as fast as the server takes
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -80,6 +81,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fset.StringVar(&f.out, "out", "", "also write the JSON report to this file")
 	fset.StringVar(&f.caFile, "ca", "", "PEM file of CA certificates to trust for https:// (default: the system's)")
 	fset.BoolVar(&f.insecure, "insecure", false, "do not verify the server's TLS certificate")
+	fset.Float64Var(&f.rate, "rate", 0, "send each file at most this fast, in MB/s per client (0: as fast as the server takes it); below the engines' rate, time to first finding measures the pipeline, not a queue")
 	fset.IntVar(&f.idle, "idle", 0, "instead of sending files, open this many WebSocket sessions that send nothing, hold them, and report the server's resident memory per session (from its /metrics)")
 	fset.DurationVar(&f.idleHold, "idle-hold", 10*time.Second, "with --idle, how long the sessions are held before the server is measured")
 	if err := parse(fset, args); err != nil {
@@ -379,7 +381,7 @@ func runBenchLoad(ctx context.Context, f *benchFlags, files []benchFile, newClie
 					return
 				}
 				idx := pick.pick(i, len(files))
-				r := sendBenchFile(ctx, c, files[idx], f.timeout)
+				r := sendBenchFile(ctx, c, files[idx], f.timeout, f.rate)
 				r.file = idx
 				sent.Add(r.sent)
 				done.Add(1)
@@ -414,7 +416,7 @@ func runBenchLoad(ctx context.Context, f *benchFlags, files []benchFile, newClie
 }
 
 // sendBenchFile streams one file and times its first finding and verdict.
-func sendBenchFile(ctx context.Context, c scanClient, bf benchFile, timeout time.Duration) benchResult {
+func sendBenchFile(ctx context.Context, c scanClient, bf benchFile, timeout time.Duration, rate float64) benchResult {
 	r := benchResult{toFinding: -1, afterMarker: -1}
 	fh, err := os.Open(bf.path)
 	if err != nil {
@@ -424,7 +426,11 @@ func sendBenchFile(ctx context.Context, c scanClient, bf benchFile, timeout time
 	defer fh.Close()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	body := &countingReader{r: fh, mark: bf.markerEnd}
+	var src io.Reader = fh
+	if rate > 0 {
+		src = &pacedReader{r: fh, rate: rate * 1e6, start: time.Now()}
+	}
+	body := &countingReader{r: src, mark: bf.markerEnd}
 	start := time.Now()
 	v, err := scanJob(ctx, c, core.FileMeta{Name: filepath.Base(bf.name), Size: bf.size}, bf.sha256, body, func(ev core.Event) {
 		if ev.Finding != nil && r.toFinding < 0 {
@@ -447,6 +453,24 @@ func sendBenchFile(ctx context.Context, c scanClient, bf benchFile, timeout time
 		r.reasons = v.Reasons
 	}
 	return r
+}
+
+// pacedReader hands out at most rate bytes per second since start, in
+// pieces of at most 64 KiB, by waiting before each read.
+type pacedReader struct {
+	r     io.Reader
+	rate  float64
+	start time.Time
+	n     int64
+}
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	if due := p.start.Add(time.Duration(float64(p.n) / p.rate * float64(time.Second))); time.Until(due) > 0 {
+		time.Sleep(time.Until(due))
+	}
+	n, err := p.r.Read(b[:min(len(b), 64<<10)])
+	p.n += int64(n)
+	return n, err
 }
 
 // errorKind names the sort of a failed send, for the report's counts.
@@ -521,6 +545,7 @@ type benchConfig struct {
 	MaxSize    int64   `json:"max_size,omitempty"`
 	RepeatZipf float64 `json:"repeat_zipf,omitempty"`
 	Declare    bool    `json:"declare_sha256"`
+	RateMBps   float64 `json:"rate_mb_per_s,omitempty"` // per client
 }
 
 // latencySummary is in milliseconds, over Count sends.
@@ -556,7 +581,7 @@ func buildReport(f *benchFlags, files []benchFile, results []benchResult, elapse
 		Command:   f.commandLine,
 		Machine: benchMachine{GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(),
 			OS: runtime.GOOS, Arch: runtime.GOARCH, Go: runtime.Version(), Hostname: host},
-		Config: benchConfig{Server: f.serverURL.String(), Transport: map[bool]string{true: "ws", false: "http2"}[f.ws],
+		Config: benchConfig{RateMBps: f.rate, Server: f.serverURL.String(), Transport: map[bool]string{true: "ws", false: "http2"}[f.ws],
 			Clients: f.clients, Count: f.count, Seed: f.seed, RepeatZipf: f.zipf, Declare: f.declare,
 			SetFiles: len(files), Source: f.dir},
 		ElapsedSeconds: elapsed.Seconds(),

@@ -233,3 +233,11 @@ func TestBenchSummarize(t *testing.T) {
 		t.Errorf("summarize(nil) = %+v", got)
 	}
 }
+
+// A gateway chunk below 4 KiB is refused before anything starts.
+func TestServeChunkSizeFlag(t *testing.T) {
+	_, errOut, code := athena(t, "serve", "--chunk-size", "100", "--nats-port", "-1", "--data", t.TempDir())
+	if code != 2 || !strings.Contains(errOut, "--chunk-size 100") {
+		t.Fatalf("serve --chunk-size 100: exit %d, stderr %q", code, errOut)
+	}
+}

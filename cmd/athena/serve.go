@@ -31,6 +31,7 @@ type gatewayFlags struct {
 	tlsKey      string
 	maxFileSize int64
 	maxStreams  int
+	chunkSize   int
 	origins     stringList
 	grace       time.Duration
 }
@@ -41,8 +42,17 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.Int64Var(&f.maxFileSize, "max-file-size", 1<<30, "largest file accepted, in bytes")
 	fs.IntVar(&f.maxStreams, "max-streams-per-conn", 32, "files in flight on one WebSocket connection")
+	fs.IntVar(&f.chunkSize, "chunk-size", 256<<10, "bytes of a file per JetStream chunk: the gateway publishes a chunk when it is full or the file ends, so smaller chunks bring findings sooner at the price of more messages (BENCHMARKS.md)")
 	fs.Var(&f.origins, "allowed-origin", "extra Origin allowed on the WebSocket (repeatable; * allows any)")
 	fs.DurationVar(&f.grace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long uploads in flight may take to finish")
+}
+
+// check refuses flag values the gateway cannot run with.
+func (f *gatewayFlags) check() error {
+	if f.chunkSize < 4<<10 {
+		return fmt.Errorf("--chunk-size %d: want at least 4096 bytes", f.chunkSize)
+	}
+	return nil
 }
 
 func (f *gatewayFlags) tlsConfig() (*tls.Config, error) {
@@ -79,7 +89,7 @@ func runGatewayRole(ctx context.Context, gf gatewayFlags, cf cacheFlags, natsURL
 	defer nc.Close()
 	gw, err := gateway.New(gateway.Config{
 		NC: nc, JS: js, MaxFileSize: gf.maxFileSize, MaxStreamsPerConn: gf.maxStreams, AllowedOrigins: gf.origins,
-		ShutdownGrace: gf.grace, Logger: log, Registry: reg,
+		ChunkSize: gf.chunkSize, ShutdownGrace: gf.grace, Logger: log, Registry: reg,
 		Cache: vc, CacheRelayedVerdicts: cf.redis == "", UI: web.Handler(),
 	})
 	if err != nil {
@@ -102,6 +112,9 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS server URL (with JetStream)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := gf.check(); err != nil {
 		return err
 	}
 	var lv slog.Level
@@ -130,6 +143,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *engines < 1 {
 		return errors.New("--engines must be at least 1")
+	}
+	if err := gf.check(); err != nil {
+		return err
 	}
 	log := newLogger(stderr, ef.logLevel)
 	if ef.passwords != "" {
