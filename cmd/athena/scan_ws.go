@@ -123,17 +123,20 @@ func (c *wsClient) exchange(conn *websocket.Conn, stream int, meta core.FileMeta
 	}
 }
 
+// upload sends body in frames of at most wsChunk bytes, each as soon as a
+// read returns it: a file gives full frames, a slow source (stdin, a
+// pipe) is sent as it comes instead of waiting for a frame to fill.
 func upload(conn *websocket.Conn, stream int, body io.Reader) error {
 	buf := make([]byte, 2+wsChunk)
 	binary.BigEndian.PutUint16(buf, uint16(stream))
 	for {
-		n, err := io.ReadFull(body, buf[2:])
+		n, err := body.Read(buf[2:])
 		if n > 0 {
 			if werr := conn.WriteMessage(websocket.BinaryMessage, buf[:2+n]); werr != nil {
 				return werr
 			}
 		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
