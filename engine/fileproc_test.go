@@ -8,9 +8,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -182,23 +179,10 @@ func benchFileproc(b *testing.B, name string, data []byte) {
 	b.ReportMetric(float64(e.m.fileSpools.peak.Load())/(1<<20), "peak-spool-MiB")
 }
 
-// noise is deterministic, poorly compressible bytes.
-func noise(n int) []byte {
-	out := make([]byte, n)
-	x := uint64(0x9e3779b97f4a7c15)
-	for i := range out {
-		x ^= x << 13
-		x ^= x >> 7
-		x ^= x << 17
-		out[i] = byte(x)
-	}
-	return out
-}
-
 func BenchmarkFileprocZip(b *testing.B) {
 	members := map[string][]byte{}
 	for i := range 64 {
-		m := noise(256 << 10)
+		m := formatstest.Noise(256 << 10)
 		copy(m, fmt.Sprintf("member %d text, then noise\n", i))
 		members[fmt.Sprintf("dir/m%02d.bin", i)] = m
 	}
@@ -206,9 +190,9 @@ func BenchmarkFileprocZip(b *testing.B) {
 }
 
 func BenchmarkFileprocRecursiveZip(b *testing.B) {
-	data := noise(1 << 20)
+	data := formatstest.Noise(1 << 20)
 	for i := range 10 {
-		data = zipOf(b, map[string][]byte{fmt.Sprintf("level-%d.zip", 9-i): data, "pad.bin": noise(1 << 20)})
+		data = zipOf(b, map[string][]byte{fmt.Sprintf("level-%d.zip", 9-i): data, "pad.bin": formatstest.Noise(1 << 20)})
 	}
 	benchFileproc(b, "nest.zip", data)
 }
@@ -217,7 +201,7 @@ func BenchmarkFileprocPE(b *testing.B) {
 	// A PE header (MZ, PE\0\0, COFF, optional header, two sections) over
 	// 16 MiB of noise: the module reads the headers, measures section
 	// entropy and hashes the overlay.
-	data := noise(16 << 20)
+	data := formatstest.Noise(16 << 20)
 	copy(data, "MZ")
 	binary.LittleEndian.PutUint32(data[0x3c:], 0x80)
 	copy(data[0x80:], "PE\x00\x00")
@@ -256,7 +240,7 @@ func TestSpoolOnlyWhileAFileAccessModuleReads(t *testing.T) {
 		spool bool
 	}{
 		{"plain.txt", bytes.Repeat([]byte("just some text\n"), 10_000), false},
-		{"many.zip", zipOf(t, map[string][]byte{"a.bin": noise(150_000)}), true},
+		{"many.zip", zipOf(t, map[string][]byte{"a.bin": formatstest.Noise(150_000)}), true},
 	} {
 		j, err := e.NewJob(t.Context(), core.FileMeta{Name: tc.name}, nil)
 		if err != nil {
@@ -271,25 +255,6 @@ func TestSpoolOnlyWhileAFileAccessModuleReads(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// encryptedZip encrypts one member with Info-ZIP's zip -P (ZipCrypto).
-func encryptedZip(t *testing.T, pw, name string, data []byte) []byte {
-	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("zip", "-q", "-P", pw, "out.zip", name)
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("zip -P (a test dependency, make deps installs it): %v\n%s", err, out)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "out.zip"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // passwordSetting is an archive_passwords setting of the given list file.
@@ -322,7 +287,7 @@ func eicarInside(t *testing.T, events []core.Event) bool {
 // new jobs and the verdict-cache fingerprint, a job in flight finishes on
 // the old one, and a bad list is refused with the old one kept.
 func TestFileprocPasswordSetting(t *testing.T) {
-	data := encryptedZip(t, "op-only", "eicar.com", testkit.EICAR())
+	data := formatstest.ZipCrypto(t, "op-only", "eicar.com", testkit.EICAR())
 	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}})
 	if eicarInside(t, run(t, e, "enc.zip", data, 4096)) {
 		t.Fatal("decrypted with the default passwords")
@@ -375,19 +340,7 @@ func TestFileprocPasswordSetting(t *testing.T) {
 //
 //	go test -run '^$' -bench FileprocSevenZipPasswords -benchtime 2x ./engine/
 func BenchmarkFileprocSevenZipPasswords(b *testing.B) {
-	dir := b.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "s.txt"), []byte("secret\n"), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	cmd := exec.Command("7zz", "a", "-bd", "-pright", "-mhe=on", "x.7z", "s.txt")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("7zz (make deps installs Debian's 7zip): %v\n%s", err, out)
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "x.7z"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	data := formatstest.SevenZipAES(b, "right", "s.txt", []byte("secret\n"))
 	const n = 16
 	var list strings.Builder
 	for i := range n {
@@ -416,19 +369,7 @@ func BenchmarkFileprocSevenZipPasswords(b *testing.B) {
 // An AES-256 7z made by 7-Zip, headers encrypted, opened in the sandbox
 // with a password from the operator's list; not without it.
 func TestFileprocSevenZipPasswordFromTheList(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "eicar.com"), testkit.EICAR(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("7zz", "a", "-bd", "-pseven pass", "-mhe=on", "x.7z", "eicar.com")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("7zz (make deps installs Debian's 7zip): %v\n%s", err, out)
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "x.7z"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := formatstest.SevenZipAES(t, "seven pass", "eicar.com", testkit.EICAR())
 	found := func(e *Engine) bool {
 		for _, f := range findingsOf(run(t, e, "x.7z", data, 4096), "pattern") {
 			if f.Rule == "eicar_test_file" && f.Path == "x.7z > eicar.com" {

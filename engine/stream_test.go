@@ -15,6 +15,7 @@ import (
 	"github.com/ulikunitz/xz"
 
 	"athena/internal/core"
+	"athena/internal/formats/formatstest"
 	"athena/internal/testkit"
 )
 
@@ -84,8 +85,8 @@ func TestTarGzMembersAreAnalysedWhileTheUploadGoesOn(t *testing.T) {
 	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}, Settings: []Setting{builtinRules(t)}})
 	data := tarGz(t,
 		member{"dir/eicar.com", testkit.EICAR()},
-		member{"dir/a.bin", noise(300 << 10)},
-		member{"dir/b.bin", noise(300 << 10)},
+		member{"dir/a.bin", formatstest.Noise(300 << 10)},
+		member{"dir/b.bin", formatstest.Noise(300 << 10)},
 	)
 	events, _, chunks := feedChunks(t, e, "a.tar.gz", data, 64<<10, true)
 	if chunks < 4 {
@@ -137,7 +138,7 @@ func unfed(evs []fedEvent) []core.Event {
 func TestStreamedUploadHoldsNoSpool(t *testing.T) {
 	// Members of 4 KiB or more, so their own jobs say DONE on their first
 	// chunk and spool nothing either.
-	members := []member{{"x.bin", noise(400 << 10)}, {"y.bin", noise(5000)}}
+	members := []member{{"x.bin", formatstest.Noise(400 << 10)}, {"y.bin", formatstest.Noise(5000)}}
 	for _, tc := range []struct {
 		name  string
 		data  []byte
@@ -265,8 +266,8 @@ func TestTruncatedTarGzKeepsTheCompleteMembers(t *testing.T) {
 	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}, Settings: []Setting{builtinRules(t)}})
 	full := tarGz(t,
 		member{"first/eicar.com", testkit.EICAR()},
-		member{"second.bin", noise(200 << 10)},
-		member{"third.bin", noise(200 << 10)},
+		member{"second.bin", formatstest.Noise(200 << 10)},
+		member{"third.bin", formatstest.Noise(200 << 10)},
 	)
 	data := full[:len(full)-100<<10] // in the middle of third.bin
 	events, _, _ := feedChunks(t, e, "cut.tar.gz", data, 64<<10, true)
@@ -294,7 +295,7 @@ func TestTruncatedTarGzKeepsTheCompleteMembers(t *testing.T) {
 func TestAbortMidStreamFreesChildren(t *testing.T) {
 	dir := t.TempDir()
 	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}, Only: []string{"fileproc"}, SpoolMemory: 64 << 10, SpoolDir: dir})
-	data := tarGz(t, member{"big.bin", noise(1 << 20)}, member{"next.bin", noise(1 << 20)})
+	data := tarGz(t, member{"big.bin", formatstest.Noise(1 << 20)}, member{"next.bin", formatstest.Noise(1 << 20)})
 	j, err := e.NewJob(t.Context(), core.FileMeta{Name: "a.tar.gz"}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -325,7 +326,7 @@ func TestAbortMidStreamFreesChildren(t *testing.T) {
 func benchTarGz(b *testing.B) []byte {
 	var members []member
 	for i := range 64 {
-		m := noise(256 << 10)
+		m := formatstest.Noise(256 << 10)
 		copy(m, fmt.Sprintf("member %d text, then noise\n", i))
 		members = append(members, member{fmt.Sprintf("dir/m%02d.bin", i), m})
 	}
@@ -342,9 +343,9 @@ func TestCancelStopsPendingChildren(t *testing.T) {
 	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}, Only: []string{"fileproc"}})
 	var members []member
 	for i := range 10 {
-		members = append(members, member{fmt.Sprintf("m%d.bin", i), noise(3000 + i)})
+		members = append(members, member{fmt.Sprintf("m%d.bin", i), formatstest.Noise(3000 + i)})
 	}
-	members = append(members, member{"tail.bin", noise(300 << 10)})
+	members = append(members, member{"tail.bin", formatstest.Noise(300 << 10)})
 	data := tarGz(t, members...)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()

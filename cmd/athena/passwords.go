@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"athena/engine"
+	"athena/internal/filewatch"
 	"athena/internal/formats"
 )
 
@@ -46,41 +47,19 @@ func loadPasswords(path string) (engine.Setting, error) {
 // time changed. It returns when ctx ends; the caller loaded the first list
 // (version current).
 func watchPasswords(ctx context.Context, eng *engine.Engine, path string, interval time.Duration, current string, log *slog.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	seen := "" // the first check reads the file whatever its stamp
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		st := fileStamp(path)
-		if st == seen {
-			continue
-		}
-		seen = st
+	filewatch.Poll(ctx, []string{path}, nil, interval, func() {
 		s, err := loadPasswords(path)
 		if err == nil && s.Version == current {
-			continue
+			return
 		}
 		if err == nil {
 			err = eng.Configure(ctx, s)
 		}
 		if err != nil {
 			log.Error("password list rejected; the one in use stays", "err", err)
-			continue
+			return
 		}
 		current = s.Version
 		log.Info("password list applied", "version", s.Version)
-	}
-}
-
-// fileStamp describes a file by size and modification time.
-func fileStamp(path string) string {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return "missing"
-	}
-	return fmt.Sprintf("%d %d", fi.Size(), fi.ModTime().UnixNano())
+	})
 }

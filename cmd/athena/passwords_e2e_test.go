@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"athena/internal/core"
 	"athena/internal/formats"
+	"athena/internal/formats/formatstest"
 	"athena/internal/testkit"
 )
 
@@ -18,16 +18,7 @@ import (
 // with Info-ZIP's zip -P (ZipCrypto) under pw.
 func encryptedEICARZip(t *testing.T, pw string) string {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "eicar.com"), testkit.EICAR(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("zip", "-q", "-P", pw, "enc.zip", "eicar.com")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("zip -P (a test dependency, make deps installs it): %v\n%s", err, out)
-	}
-	return filepath.Join(dir, "enc.zip")
+	return writeFile(t, filepath.Join(t.TempDir(), "enc.zip"), string(formatstest.ZipCrypto(t, pw, "eicar.com", testkit.EICAR())))
 }
 
 // decryptedByAnalyze runs athena analyze on the zip and reports whether

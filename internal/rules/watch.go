@@ -8,14 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
-	"os"
 	"path"
-	"path/filepath"
-	"strings"
 	"time"
 
+	"athena/internal/filewatch"
 	"athena/internal/yara/ast"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -44,28 +41,15 @@ func logRejected(log *slog.Logger, from string, err error) {
 // Digest of what it loaded). Files are only read when their names, sizes or
 // modification times changed.
 func WatchDir(ctx context.Context, paths []string, interval time.Duration, last [32]byte, apply Apply, log *slog.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	seen := "" // the first check reads the files whatever their stamp
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		st := stamp(paths)
-		if st == seen {
-			continue
-		}
-		seen = st
+	filewatch.Poll(ctx, paths, IsRuleFile, interval, func() {
 		srcs, err := ReadPaths(paths)
 		if err != nil {
 			log.Warn("rule files unreadable; the rule set in use stays", "err", err)
-			continue
+			return
 		}
 		sum := Digest(srcs)
 		if sum == last {
-			continue
+			return
 		}
 		last = sum
 		set, err := Compile(srcs, IncludeFiles)
@@ -74,37 +58,10 @@ func WatchDir(ctx context.Context, paths []string, interval time.Duration, last 
 		}
 		if err != nil {
 			logRejected(log, "directory", err)
-			continue
+			return
 		}
 		log.Info("rule set applied", "from", "directory", "version", set.Version, "rules", set.Rules)
-	}
-}
-
-// stamp describes the rule files under paths by name, size and
-// modification time, without reading them.
-func stamp(paths []string) string {
-	var b strings.Builder
-	note := func(name string, fi fs.FileInfo) {
-		fmt.Fprintf(&b, "%q %d %d\n", name, fi.Size(), fi.ModTime().UnixNano())
-	}
-	for _, p := range paths {
-		fi, err := os.Stat(p)
-		if err != nil {
-			fmt.Fprintf(&b, "%q missing\n", p)
-			continue
-		}
-		if !fi.IsDir() {
-			note(p, fi)
-			continue
-		}
-		ents, _ := os.ReadDir(p)
-		for _, e := range ents {
-			if info, err := e.Info(); err == nil && !e.IsDir() && IsRuleFile(e.Name()) {
-				note(filepath.Join(p, e.Name()), info)
-			}
-		}
-	}
-	return b.String()
+	})
 }
 
 // Digest identifies the content of sources, to notice changes cheaply.

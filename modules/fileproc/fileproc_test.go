@@ -5,15 +5,13 @@ import (
 	"bytes"
 	"io"
 	"maps"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"athena/internal/core"
 	"athena/internal/formats"
+	"athena/internal/formats/formatstest"
 	"athena/modules/sdk"
 )
 
@@ -154,28 +152,9 @@ func TestUnknownHeadSaysDone(t *testing.T) {
 	}
 }
 
-// zipWithPassword encrypts one member with Info-ZIP's zip -P (ZipCrypto).
-func zipWithPassword(t *testing.T, pw, name string, data []byte) []byte {
-	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("zip", "-q", "-P", pw, "out.zip", name)
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("zip -P (a test dependency, make deps installs it): %v\n%s", err, out)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "out.zip"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func TestConfiguredPasswords(t *testing.T) {
 	secret := []byte("only the operator knows the password\n")
-	enc := zipWithPassword(t, "op-secret", "s.txt", secret)
+	enc := formatstest.ZipCrypto(t, "op-secret", "s.txt", secret)
 	var found []core.Finding
 	a := New(func(f core.Finding) { found = append(found, f) }).(*Analyzer)
 	decrypted := func(meta core.FileMeta) bool {

@@ -17,6 +17,7 @@ import (
 	"athena/internal/core"
 	"athena/internal/formats"
 	"athena/internal/formats/archive"
+	"athena/internal/formats/formatstest"
 	"athena/modules/sdk"
 )
 
@@ -92,21 +93,9 @@ func makeTarGz(t testing.TB, names []string, bodies [][]byte) []byte {
 	return buf.Bytes()
 }
 
-func noise(n int) []byte {
-	out := make([]byte, n)
-	x := uint64(0x9e3779b97f4a7c15)
-	for i := range out {
-		x ^= x << 13
-		x ^= x >> 7
-		x ^= x << 17
-		out[i] = byte(x)
-	}
-	return out
-}
-
 func TestTarGzMembersStreamDuringFeed(t *testing.T) {
 	names := []string{"dir/a.txt", "dir/b.bin", "../c.txt", "d.bin"}
-	bodies := [][]byte{[]byte("first member\n"), noise(100 << 10), []byte("third\n"), noise(100 << 10)}
+	bodies := [][]byte{[]byte("first member\n"), formatstest.Noise(100 << 10), []byte("third\n"), formatstest.Noise(100 << 10)}
 	data := makeTarGz(t, names, bodies)
 	r := feedStream(t, data, 1024, nil)
 	// STREAM on the feed that completes the 4 KiB head, then OK.
@@ -153,7 +142,7 @@ func streamSamples(t testing.TB) map[string][]byte {
 	names := []string{"a.txt", "b/c.bin"}
 	// Small, and xz with a small dictionary: each fuzz run decodes them
 	// twice, and minimising an input runs it thousands of times.
-	bodies := [][]byte{bytes.Repeat([]byte("text "), 300), noise(2 << 10)}
+	bodies := [][]byte{bytes.Repeat([]byte("text "), 300), formatstest.Noise(2 << 10)}
 	var tarBuf bytes.Buffer
 	tw := tar.NewWriter(&tarBuf)
 	for i, n := range names {
@@ -232,7 +221,7 @@ func TestAbandonedStreamReportsNothing(t *testing.T) {
 	a := New(func(f core.Finding) { found = append(found, f) }).(*Analyzer)
 	a.UseFiles(fs)
 	a.Begin(core.FileMeta{})
-	data := makeTarGz(t, []string{"big.bin"}, [][]byte{noise(200 << 10)})
+	data := makeTarGz(t, []string{"big.bin"}, [][]byte{formatstest.Noise(200 << 10)})
 	if err := a.Feed(data[:100<<10]); err != sdk.ErrStream {
 		t.Fatalf("Feed = %v, want ErrStream", err)
 	}
@@ -281,7 +270,7 @@ func benchTarGz() []byte {
 	var names []string
 	var bodies [][]byte
 	for i := range 64 {
-		names, bodies = append(names, fmt.Sprintf("m%02d.bin", i)), append(bodies, noise(256<<10))
+		names, bodies = append(names, fmt.Sprintf("m%02d.bin", i)), append(bodies, formatstest.Noise(256<<10))
 	}
 	return makeTarGz(nil, names, bodies)
 }

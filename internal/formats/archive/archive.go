@@ -216,12 +216,18 @@ func (x *extractor) link(name, target string, off int64) {
 // not compressed or unknown). A decode error in the member is reported and
 // swallowed; a budget or sink error is returned.
 func (x *extractor) child(name string, off int64, r io.Reader, compressed int64) error {
-	clean := x.path(name, off)
+	return x.emit(x.path(name, off), r, func(rec io.Reader) io.Reader { return x.m.Reader(rec, compressed) })
+}
+
+// emit counts a member named clean, hands the sink r through meter, and
+// sorts out what went wrong: a budget, a decode error of r (reported and
+// swallowed), or the sink's own error (returned).
+func (x *extractor) emit(clean string, r io.Reader, meter func(io.Reader) io.Reader) error {
 	if err := x.m.Member(); err != nil {
 		return x.budget(clean, err)
 	}
 	rec := &recorder{r: r}
-	err := x.sink.Child(clean, x.m.Reader(rec, compressed))
+	err := x.sink.Child(clean, meter(rec))
 	switch {
 	case errors.Is(err, formats.ErrBudget):
 		return x.budget(clean, err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"athena/internal/formats"
+	"athena/internal/formats/formatstest"
 )
 
 // Cross-checks against Debian's reference tools (APT: unzip zip 7zip
@@ -196,19 +197,7 @@ func TestCrossCheckSevenZipAESFrom7zz(t *testing.T) {
 //
 //	go test ./internal/formats/archive/ -run '^$' -bench SevenZipPasswordTry
 func BenchmarkSevenZipPasswordTry(b *testing.B) {
-	dir := b.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "s.txt"), []byte("secret\n"), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	cmd := exec.Command("7zz", "a", "-bd", "-pright", "-mhe=on", "x.7z", "s.txt")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("7zz (make deps installs Debian's 7zip): %v\n%s", err, out)
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "x.7z"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	data := formatstest.SevenZipAES(b, "right", "s.txt", []byte("secret\n"))
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		m := formats.NewMeter(formats.Budget{Passwords: []string{fmt.Sprintf("wrong-%d", i)}})

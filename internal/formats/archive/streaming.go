@@ -103,20 +103,7 @@ func (x *extractor) streamLayer(r io.Reader, size func() int64) error {
 // streamChild is child for a decoded stream whose compressed size grows
 // as it arrives.
 func (x *extractor) streamChild(name string, r io.Reader, size func() int64) error {
-	clean := x.path(name, 0)
-	if err := x.m.Member(); err != nil {
-		return x.budget(clean, err)
-	}
-	rec := &recorder{r: r}
-	err := x.sink.Child(clean, x.m.StreamReader(rec, size))
-	switch {
-	case errors.Is(err, formats.ErrBudget):
-		return x.budget(clean, err)
-	case rec.err != nil && (err == nil || errors.Is(err, rec.err)):
-		x.malformed(clean, rec.err)
-		return nil
-	}
-	return err
+	return x.emit(x.path(name, 0), r, func(rec io.Reader) io.Reader { return x.m.StreamReader(rec, size) })
 }
 
 // layerReader is a decoded layer read by the tar inside it. A broken

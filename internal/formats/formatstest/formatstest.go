@@ -60,3 +60,16 @@ func SevenZip(name string, data, coder []byte, unpacked int) []byte {
 	out.Write(h.Bytes())
 	return out.Bytes()
 }
+
+// Noise is n deterministic, poorly compressible bytes (xorshift).
+func Noise(n int) []byte {
+	out := make([]byte, n)
+	x := uint64(0x9e3779b97f4a7c15)
+	for i := range out {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		out[i] = byte(x)
+	}
+	return out
+}
