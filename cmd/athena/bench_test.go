@@ -86,6 +86,8 @@ func TestBenchAgainstServe(t *testing.T) {
 		})
 	}
 
+	// The server runs the built-in rules, which know the EICAR marker (the
+	// first one planted; this corpus has it in a file's own bytes).
 	t.Run("first finding after the planted marker", func(t *testing.T) {
 		rep := benchJSON(t, "--server", base, "--transport", "ws", "--corpus", "12", "--seed", "11",
 			"--max-size", "256KiB", "--planted", "0.4", "--clients", "2")
