@@ -18,10 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"athena/internal/natsembed/natstest"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-
-	"athena/internal/natsembed"
 )
 
 // TestProbesAgainstBinary runs the cluster's shape on this machine: a NATS
@@ -40,11 +40,7 @@ func TestProbesAgainstBinary(t *testing.T) {
 		t.Fatalf("building the modules (make modules; wat2wasm comes with Debian's wabt): %v\n%s", err, out)
 	}
 
-	ns, err := natsembed.Start(natsembed.Config{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	ns := natstest.Start(t)
 
 	// Redis, with the manifest's options, for the containers given --redis.
 	var redisAddr string

@@ -35,7 +35,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"athena/internal/core"
-	"athena/internal/natsembed"
+	"athena/internal/natsembed/natstest"
 	"athena/internal/testkit"
 	"athena/streams"
 )
@@ -95,21 +95,9 @@ type harnessOpts struct {
 
 func newHarness(t testing.TB, opts harnessOpts) *harness {
 	t.Helper()
-	ns, err := natsembed.Start(natsembed.Config{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	ns := natstest.Start(t)
 	h := &harness{t: t, ns: ns, reg: prometheus.NewRegistry(), served: make(chan error, 1)}
-	h.nc, err = nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.nc.Close)
-	h.js, err = jetstream.New(h.nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h.nc, h.js = natstest.Connect(t, ns)
 	h.eng = startFakeEngine(t, ns.ClientURL(), !opts.noPresence)
 	cfg := Config{
 		NC: h.nc, JS: h.js, Topology: testTopology,
@@ -120,6 +108,7 @@ func newHarness(t testing.TB, opts harnessOpts) *harness {
 	if opts.cfg != nil {
 		opts.cfg(&cfg)
 	}
+	var err error
 	h.g, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -11,27 +11,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"athena/internal/core"
-	"athena/internal/natsembed"
+	"athena/internal/natsembed/natstest"
 )
 
-func connect(t *testing.T) jetstream.JetStream {
-	t.Helper()
-	s, err := natsembed.Start(natsembed.Config{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
-}
+func connect(t *testing.T) jetstream.JetStream { return natstest.JetStream(t) }
 
 func TestEnsureIsIdempotent(t *testing.T) {
 	js := connect(t)

@@ -1,8 +1,6 @@
 package worker
 
 import (
-	"athena/internal/rules"
-	"athena/internal/testkit"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,6 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"athena/internal/natsembed/natstest"
+	"athena/internal/rules"
+	"athena/internal/testkit"
+
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,7 +26,6 @@ import (
 	"athena/engine"
 	"athena/internal/core"
 	"athena/internal/modbuild"
-	"athena/internal/natsembed"
 	"athena/streams"
 )
 
@@ -105,15 +106,7 @@ type env struct {
 
 func newEnv(t *testing.T, topo streams.Topology) *env {
 	t.Helper()
-	srv, err := natsembed.Start(natsembed.Config{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	})
-	e := &env{t: t, srv: srv, topo: topo}
+	e := &env{t: t, srv: natstest.Start(t), topo: topo}
 	e.nc, e.js = e.connect()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
@@ -126,16 +119,7 @@ func newEnv(t *testing.T, topo streams.Topology) *env {
 // connect opens a connection that is closed at the end of the test.
 func (e *env) connect() (*nats.Conn, jetstream.JetStream) {
 	e.t.Helper()
-	nc, err := nats.Connect(e.srv.ClientURL(), nats.MaxReconnects(-1))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return nc, js
+	return natstest.Connect(e.t, e.srv, nats.MaxReconnects(-1))
 }
 
 // running is a worker whose Run goroutine is going.

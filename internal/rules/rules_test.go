@@ -14,13 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"athena/internal/natsembed"
+	"athena/internal/natsembed/natstest"
 	"athena/internal/testkit"
 	"athena/internal/yara/ast"
 	"athena/internal/yara/yaragen"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 const (
@@ -183,20 +180,7 @@ func (a *applied) count() int {
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func TestWatchBucket(t *testing.T) {
-	ns, err := natsembed.Start(natsembed.Config{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := natstest.JetStream(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 
