@@ -18,12 +18,10 @@ func TestFilterFind(t *testing.T) {
 		}
 		return mem[ptr : ptr+n], true
 	}
-	f := &atomfilter.Filter{F4: make([]uint64, 1<<16/64), Shift: 16, F2: new([atomfilter.F2Words]uint64)}
+	f := atomfilter.New(1000)
 	data := []byte("....EVIL....MZ..........EVIL.......MZ...")
-	h := f.Hash4(binary.LittleEndian.Uint32([]byte("EVIL")))
-	f.F4[h>>6] |= 1 << (h & 63)
-	mz := uint32('M') | uint32('Z')<<8
-	f.F2[mz>>6] |= 1 << (mz & 63)
+	f.Add4(binary.LittleEndian.Uint32([]byte("EVIL")))
+	f.Add2(binary.LittleEndian.Uint16([]byte("MZ")))
 	wire := f.Encode()
 	const fptr, dptr, optr = 8, 400000, 600000
 	copy(mem[fptr:], wire)

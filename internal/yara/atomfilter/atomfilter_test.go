@@ -10,17 +10,13 @@ import (
 
 // randomFilter has n 4-byte atoms and m 2-byte prefixes, all taken from
 // data so that some offsets pass.
-func randomFilter(rng *rand.Rand, data []byte, shift uint32, n, m int) *Filter {
-	f := &Filter{F4: make([]uint64, max(1, (1<<(32-shift))/64)), Shift: shift, F2: new([F2Words]uint64)}
+func randomFilter(rng *rand.Rand, data []byte, size, n, m int) *Filter {
+	f := New(size)
 	for range n {
-		i := rng.IntN(len(data) - 4)
-		h := f.Hash4(binary.LittleEndian.Uint32(data[i:]))
-		f.F4[h>>6] |= 1 << (h & 63)
+		f.Add4(binary.LittleEndian.Uint32(data[rng.IntN(len(data)-4):]))
 	}
 	for range m {
-		i := rng.IntN(len(data) - 2)
-		v := binary.LittleEndian.Uint16(data[i:])
-		f.F2[v>>6] |= 1 << (v & 63)
+		f.Add2(binary.LittleEndian.Uint16(data[rng.IntN(len(data)-2):]))
 	}
 	return f
 }
@@ -29,9 +25,7 @@ func randomFilter(rng *rand.Rand, data []byte, shift uint32, n, m int) *Filter {
 func naive(f *Filter, data []byte, n int) []uint32 {
 	var out []uint32
 	for i := 0; i < n && i+4 <= len(data); i++ {
-		h := f.Hash4(binary.LittleEndian.Uint32(data[i:]))
-		v := binary.LittleEndian.Uint16(data[i:])
-		if f.F4[h>>6]&(1<<(h&63)) != 0 || f.F2[v>>6]&(1<<(v&63)) != 0 {
+		if f.Has(binary.LittleEndian.Uint32(data[i:])) {
 			out = append(out, uint32(i))
 		}
 	}
@@ -69,19 +63,22 @@ func TestFindAgreesWithNaive(t *testing.T) {
 		if len(data) < 8 {
 			continue
 		}
-		shift := uint32(8 + rng.IntN(24))
-		f := randomFilter(rng, data, shift, rng.IntN(50), rng.IntN(5))
+		size := rng.IntN(1 << rng.IntN(18)) // f4 of 2^9 to 2^24 bits
+		f := randomFilter(rng, data, size, rng.IntN(50), rng.IntN(5))
 		n := rng.IntN(len(data) + 1)
 		want := naive(f, data, n)
 		got := findAll(f, data, n, 8+rng.IntN(64))
 		if !slices.Equal(got, want) {
-			t.Fatalf("round %d (len %d, n %d, shift %d): Find gave %d offsets, the naive loop %d", round, len(data), n, shift, len(got), len(want))
+			t.Fatalf("round %d (len %d, n %d, f4 bits %d): Find gave %d offsets, the naive loop %d", round, len(data), n, f.Bits, len(got), len(want))
 		}
 	}
 }
 
 func TestFindStopsInsideDataAndN(t *testing.T) {
-	f := &Filter{F4: []uint64{1<<64 - 1}, Shift: 31, F2: new([F2Words]uint64)} // every offset passes
+	f := New(0)
+	for i := range f.F4 {
+		f.F4[i] = 1<<64 - 1 // every offset passes
+	}
 	for size := range 40 {
 		for n := 0; n <= size+2; n++ {
 			found, next := f.Find(make([]byte, size), n, make([]uint32, 0, 64))
@@ -101,12 +98,12 @@ func TestEncodeDecode(t *testing.T) {
 	for i := range data {
 		data[i] = byte(rng.Uint32())
 	}
-	f := randomFilter(rng, data, 14, 100, 10)
+	f := randomFilter(rng, data, 100, 100, 10)
 	g, err := Decode(f.Encode())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g.Shift != f.Shift || !slices.Equal(g.F4, f.F4) || *g.F2 != *f.F2 {
+	if g.Bits != f.Bits || !slices.Equal(g.F4, f.F4) || *g.F2 != *f.F2 {
 		t.Fatal("decoded filter differs")
 	}
 	wire := f.Encode()
@@ -116,17 +113,19 @@ func TestEncodeDecode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v.Shift != f.Shift || !slices.Equal(v.F4, f.F4) || *v.F2 != *f.F2 {
+		if v.Bits != f.Bits || !slices.Equal(v.F4, f.F4) || *v.F2 != *f.F2 {
 			t.Fatalf("view at offset %d differs", off)
 		}
 	}
 	bad := map[string][]byte{
 		"short":      {1, 2, 3},
-		"shift 32":   slices.Concat(binary.LittleEndian.AppendUint32(nil, 32), f.Encode()[4:]),
-		"set small":  slices.Concat(f.Encode()[:4], binary.LittleEndian.AppendUint32(nil, 1), f.Encode()[8:]),
+		"form 1":     slices.Concat(binary.LittleEndian.AppendUint32(nil, 1), f.Encode()[4:]),
+		"bits 8":     slices.Concat(f.Encode()[:4], binary.LittleEndian.AppendUint32(nil, 8), f.Encode()[8:]),
+		"bits 25":    slices.Concat(f.Encode()[:4], binary.LittleEndian.AppendUint32(nil, 25), f.Encode()[8:]),
+		"set small":  slices.Concat(f.Encode()[:4], binary.LittleEndian.AppendUint32(nil, f.Bits+1), f.Encode()[8:]),
 		"truncated":  f.Encode()[:len(f.Encode())-1],
 		"trailing":   append(f.Encode(), 0),
-		"huge count": slices.Concat(f.Encode()[:4], []byte{0xff, 0xff, 0xff, 0xff}),
+		"huge bits":  slices.Concat(f.Encode()[:4], []byte{0xff, 0xff, 0xff, 0xff}),
 	}
 	for name, b := range bad {
 		if _, err := Decode(b); err == nil {
@@ -143,8 +142,8 @@ func TestEncodeDecode(t *testing.T) {
 func FuzzDecodeFind(f *testing.F) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	data := bytes.Repeat([]byte("athena filter "), 10)
-	f.Add(randomFilter(rng, data, 31, 3, 2).Encode(), data)
-	f.Add(randomFilter(rng, data, 20, 30, 2).Encode(), data[:20])
+	f.Add(randomFilter(rng, data, 3, 3, 2).Encode(), data)
+	f.Add(randomFilter(rng, data, 2000, 30, 2).Encode(), data[:20])
 	f.Fuzz(func(t *testing.T, wire, data []byte) {
 		flt, err := View(wire)
 		if err != nil {

@@ -16,12 +16,11 @@ type atomIndex struct {
 	// single are the one-byte atoms by byte, for strings of one byte.
 	single    [256][]int32
 	hasSingle bool
-	// filter says at which offsets some atom may start: its f4 is the bit
-	// set of the four-byte group (one zero word when there is none, so the
-	// loop has no branch on it), its f2 has the first two bytes of every
-	// two- and three-byte atom. A third set for three-byte atoms made the
-	// loop a third slower, and such atoms are rare.
-	filter atomfilter.Filter
+	// filter says at which offsets some atom may start: its f4 has the
+	// four-byte atoms, its f2 the first two bytes of every two- and
+	// three-byte atom. A third set for three-byte atoms made the loop a
+	// third slower, and such atoms are rare.
+	filter *atomfilter.Filter
 }
 
 // atomGroup is the atoms of one length.
@@ -102,18 +101,20 @@ func newAtomIndex(atoms []atom) *atomIndex {
 			}
 		}
 		x.groups = append(x.groups, g)
-		if n == 4 {
-			x.filter.F4, x.filter.Shift = g.bits, g.shift
+	}
+	n4 := 0
+	for _, a := range atoms {
+		if len(a.bytes) == 4 {
+			n4++
 		}
 	}
-	if x.filter.F4 == nil {
-		x.filter.F4, x.filter.Shift = make([]uint64, 1), 31 // hashes 0 and 1: word 0, no bit set
-	}
-	x.filter.F2 = new([atomfilter.F2Words]uint64)
+	x.filter = atomfilter.New(n4)
 	for _, a := range atoms {
-		if len(a.bytes) == 2 || len(a.bytes) == 3 {
-			v := uint32(a.bytes[0]) | uint32(a.bytes[1])<<8
-			x.filter.F2[v>>6] |= 1 << (v & 63)
+		switch len(a.bytes) {
+		case 4:
+			x.filter.Add4(load(a.bytes))
+		case 2, 3:
+			x.filter.Add2(uint16(load(a.bytes)))
 		}
 	}
 	for i, a := range atoms {
