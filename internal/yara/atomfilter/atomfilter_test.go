@@ -118,14 +118,14 @@ func TestEncodeDecode(t *testing.T) {
 		}
 	}
 	bad := map[string][]byte{
-		"short":      {1, 2, 3},
-		"form 1":     slices.Concat(binary.LittleEndian.AppendUint32(nil, 1), f.Encode()[4:]),
-		"bits 8":     slices.Concat(f.Encode()[:4], binary.LittleEndian.AppendUint32(nil, 8), f.Encode()[8:]),
-		"bits 25":    slices.Concat(f.Encode()[:4], binary.LittleEndian.AppendUint32(nil, 25), f.Encode()[8:]),
-		"set small":  slices.Concat(f.Encode()[:4], binary.LittleEndian.AppendUint32(nil, f.Bits+1), f.Encode()[8:]),
-		"truncated":  f.Encode()[:len(f.Encode())-1],
-		"trailing":   append(f.Encode(), 0),
-		"huge bits":  slices.Concat(f.Encode()[:4], []byte{0xff, 0xff, 0xff, 0xff}),
+		"short":     {1, 2, 3},
+		"form 1":    slices.Concat(binary.LittleEndian.AppendUint32(nil, 1), f.Encode()[4:]),
+		"bits 8":    slices.Concat(f.Encode()[:4], binary.LittleEndian.AppendUint32(nil, 8), f.Encode()[8:]),
+		"bits 25":   slices.Concat(f.Encode()[:4], binary.LittleEndian.AppendUint32(nil, 25), f.Encode()[8:]),
+		"set small": slices.Concat(f.Encode()[:4], binary.LittleEndian.AppendUint32(nil, f.Bits+1), f.Encode()[8:]),
+		"truncated": f.Encode()[:len(f.Encode())-1],
+		"trailing":  append(f.Encode(), 0),
+		"huge bits": slices.Concat(f.Encode()[:4], []byte{0xff, 0xff, 0xff, 0xff}),
 	}
 	for name, b := range bad {
 		if _, err := Decode(b); err == nil {
