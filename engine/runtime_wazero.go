@@ -10,6 +10,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 )
@@ -133,6 +134,11 @@ func (r *wazeroRuntime) close(ctx context.Context) error {
 	return err
 }
 
+// wazeroAllocator backs every instance's memory with a linearMemory.
+var wazeroAllocator = experimental.MemoryAllocatorFunc(func(capacity, max uint64) experimental.LinearMemory {
+	return newLinearMemory(capacity, max)
+})
+
 type wazeroCode struct {
 	rt   wazero.Runtime
 	code wazero.CompiledModule
@@ -143,7 +149,7 @@ func (c *wazeroCode) instantiate(ctx context.Context, stderr io.Writer) (wasmIns
 		WithName("").
 		WithStartFunctions("_initialize").
 		WithStderr(stderr)
-	mod, err := c.rt.InstantiateModule(ctx, c.code, mc)
+	mod, err := c.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, wazeroAllocator), c.code, mc)
 	if err != nil {
 		return nil, err
 	}

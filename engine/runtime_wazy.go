@@ -132,6 +132,11 @@ func (r *wazyRuntime) close(ctx context.Context) error {
 	return err
 }
 
+// wazyAllocator backs every instance's memory with a linearMemory.
+var wazyAllocator = api.MemoryAllocatorFunc(func(capacity, max uint64) api.LinearMemory {
+	return newLinearMemory(capacity, max)
+})
+
 type wazyCode struct {
 	rt   wazy.Runtime
 	code wazy.CompiledModule
@@ -142,7 +147,7 @@ func (c *wazyCode) instantiate(ctx context.Context, stderr io.Writer) (wasmInsta
 		WithName("").
 		WithStartFunctions("_initialize").
 		WithStderr(stderr)
-	mod, err := c.rt.InstantiateModule(ctx, c.code, mc)
+	mod, err := c.rt.InstantiateModule(api.WithMemoryAllocator(ctx, wazyAllocator), c.code, mc)
 	if err != nil {
 		return nil, err
 	}
