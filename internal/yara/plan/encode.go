@@ -375,7 +375,14 @@ func (d *decoder) hex(depth int) []HexToken {
 		return nil
 	}
 	n := d.count()
-	var toks []HexToken
+	if n == 0 {
+		return nil
+	}
+	if n > len(d.b)/2 { // a token takes 2 bytes or more
+		d.fail("hex tokens")
+		return nil
+	}
+	toks := make([]HexToken, 0, n)
 	for i := 0; i < n && d.err == nil; i++ {
 		t := HexToken{Kind: HexKind(d.uint())}
 		switch t.Kind {

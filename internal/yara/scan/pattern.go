@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"math"
 	"math/bits"
+	"slices"
 
 	"athena/internal/yara/plan"
 )
@@ -20,10 +21,14 @@ const (
 // text string gives one per ascii/wide form and xor key, a base64 string
 // one per encoding.
 type pattern struct {
-	str      int // index in plan.Strings
-	kind     patKind
-	lit      []byte
-	fold     bool // lit compares ASCII case-insensitively
+	str  int // index in plan.Strings
+	kind patKind
+	lit  []byte
+	fold bool // lit compares ASCII case-insensitively
+	// toks are a hex pattern's tokens; hex is their program, compiled on
+	// first use (prog): most hex strings of a large rule set never get a
+	// candidate in a given file, and a guest builds its scanner at start.
+	toks     []plan.HexToken
 	hex      *hexProg
 	re       regexMatcher
 	fullword bool
@@ -95,6 +100,7 @@ func base64Forms(s []byte, alphabet []byte) [][]byte {
 // Patterns without a usable atom go to slow, tried at every offset whose
 // byte is in their first-byte set.
 func buildPatterns(p *plan.Plan) (pats []pattern, chains []chain, err error) {
+	pats = make([]pattern, 0, len(p.Strings)+len(p.Strings)/2)
 	for si := range p.Strings {
 		s := &p.Strings[si]
 		ascii := s.Flags&plan.ASCII != 0
@@ -143,12 +149,12 @@ func buildPatterns(p *plan.Plan) (pats []pattern, chains []chain, err error) {
 		case plan.Hex:
 			pieces, gaps := splitHex(s.Hex)
 			if len(pieces) == 1 {
-				add(pattern{kind: patHex, hex: compileHex(s.Hex)})
+				add(pattern{kind: patHex, toks: s.Hex})
 				break
 			}
 			c := chain{str: si, gaps: gaps}
 			for k, piece := range pieces {
-				add(pattern{kind: patHex, hex: compileHex(piece)})
+				add(pattern{kind: patHex, toks: piece})
 				pats[len(pats)-1].chain = len(chains)
 				pats[len(pats)-1].piece = k
 				c.pieces = append(c.pieces, len(pats)-1)
@@ -172,7 +178,7 @@ func buildPatterns(p *plan.Plan) (pats []pattern, chains []chain, err error) {
 		case patLit:
 			pt.need = len(pt.lit)
 		case patHex:
-			pt.need = pt.hex.maxLen
+			pt.need = min(hexMaxLen(pt.toks), maxMatch)
 			if pt.chain >= 0 && pt.piece == 0 {
 				// Its match data runs on past the piece.
 				pt.need = max(pt.need, maxHexData)
@@ -200,7 +206,7 @@ func chooseAtoms(pats []pattern) (atoms []atom, slow []int32) {
 		case patLit:
 			lits[pi] = pt.lit
 		case patHex:
-			lits[pi] = literalPrefix(pt.hex.prefixes)
+			lits[pi] = literalPrefix(pt.prog().prefixes)
 		case patRegex:
 			lits[pi] = literalPrefix(pt.re.Prefixes)
 		}
@@ -218,8 +224,8 @@ func chooseAtoms(pats []pattern) (atoms []atom, slow []int32) {
 			off, a := bestWindow(lits[pi], false, shared)
 			atoms = append(atoms, atom{bytes: a, pat: int32(pi), off: int32(off)})
 		case pt.kind == patHex:
-			pre := bestPrefixes(pt.hex.prefixes)
-			off, fixed, ok := pt.hex.fixedAtom()
+			pre := bestPrefixes(pt.prog().prefixes)
+			off, fixed, ok := pt.prog().fixedAtom()
 			switch {
 			case ok && (pre == nil || shortest(pre) < len(fixed)):
 				atoms = append(atoms, atom{bytes: fixed, pat: int32(pi), off: int32(off)})
@@ -296,9 +302,12 @@ type gap struct{ min, max int }
 
 // splitHex splits top-level tokens at jumps longer than chainThreshold.
 func splitHex(toks []plan.HexToken) (pieces [][]plan.HexToken, gaps []gap) {
+	if !slices.ContainsFunc(toks[:max(len(toks)-1, 0)], longJump) {
+		return [][]plan.HexToken{toks}, nil // the common case, without a copy
+	}
 	cur := []plan.HexToken{}
 	for i, t := range toks {
-		if t.Kind == plan.HexJump && (t.Max < 0 || t.Max > chainThreshold) && len(cur) > 0 && i < len(toks)-1 {
+		if longJump(t) && len(cur) > 0 && i < len(toks)-1 {
 			pieces = append(pieces, cur)
 			gaps = append(gaps, gap{t.Min, t.Max})
 			cur = []plan.HexToken{}
@@ -309,11 +318,23 @@ func splitHex(toks []plan.HexToken) (pieces [][]plan.HexToken, gaps []gap) {
 	return append(pieces, cur), gaps
 }
 
+// prog is a hex pattern's program.
+func (pt *pattern) prog() *hexProg {
+	if pt.hex == nil {
+		pt.hex = compileHex(pt.toks)
+	}
+	return pt.hex
+}
+
+func longJump(t plan.HexToken) bool {
+	return t.Kind == plan.HexJump && (t.Max < 0 || t.Max > chainThreshold)
+}
+
 // firstBytes says which bytes may start a match of a pattern without
 // atoms.
 func (pt *pattern) firstBytes() *[256]bool {
 	if pt.kind == patHex {
-		return pt.hex.firstBytes()
+		return pt.prog().firstBytes()
 	}
 	return pt.re.FirstBytes()
 }
@@ -487,7 +508,7 @@ func (pt *pattern) verify(data []byte, at int) int {
 		}
 		n = len(pt.lit)
 	case patHex:
-		n = pt.hex.match(data, at)
+		n = pt.prog().match(data, at)
 	case patRegex:
 		n = pt.re.MatchAt(data, at)
 	}

@@ -290,7 +290,7 @@ func (s *Scanner) Write(chunk []byte) {
 func (s *Scanner) candidate(pi int32, start int64) {
 	pt := &s.pats[pi]
 	if pt.kind == patHex {
-		if at := int(start - s.winBase); at >= 0 && at+8 <= len(s.win) && pt.hex.quickReject(s.win, at) {
+		if at := int(start - s.winBase); at >= 0 && at+8 <= len(s.win) && pt.prog().quickReject(s.win, at) {
 			return
 		}
 	}
