@@ -114,8 +114,9 @@ func buildPatterns(p *plan.Plan) (pats []pattern, chains []chain, err error) {
 		}
 		switch s.Kind {
 		case plan.Text:
-			var forms [][]byte
-			var wideForm []bool
+			var formBuf [6][]byte // base64 and base64wide: 3 forms each
+			var wideBuf [6]bool
+			forms, wideForm := formBuf[:0], wideBuf[:0]
 			if s.Flags&(plan.Base64|plan.Base64Wide) != 0 {
 				for _, f := range base64Forms(s.Text, s.Alphabet) {
 					if s.Flags&plan.Base64 != 0 {
