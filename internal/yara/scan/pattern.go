@@ -353,20 +353,59 @@ func literalPrefix(f func(maxCount, maxLen int) ([][]byte, bool)) []byte {
 
 // countWindows counts, for each 4-byte window value (folded to lower case
 // for nocase patterns), the patterns whose literal holds it.
-func countWindows(pats []pattern, lits [][]byte) map[uint32]int32 {
-	shared := map[uint32]int32{}
-	seen := map[uint32]int{} // window -> last pattern counted, +1
+func countWindows(pats []pattern, lits [][]byte) *windowCounts {
+	n := 0
+	for _, lit := range lits {
+		n += max(len(lit)-3, 0)
+	}
+	w := newWindowCounts(n)
 	for pi, lit := range lits {
 		for i := 0; i+4 <= len(lit); i++ {
-			v := windowKey(lit[i:i+4], pats[pi].kind == patLit && pats[pi].fold)
-			if seen[v] != pi+1 {
-				seen[v] = pi + 1
-				shared[v]++
-			}
+			w.add(windowKey(lit[i:i+4], pats[pi].kind == patLit && pats[pi].fold), int32(pi))
 		}
 	}
-	return shared
+	return w
 }
+
+// windowCounts is countWindows' table: open addressing over a power of two
+// at most half full. A Go map took a tenth of a 10,000-rule set's compile.
+type windowCounts struct {
+	keys  []uint64 // window + 1; 0 is an empty slot
+	count []int32
+	last  []int32 // the last pattern counted, + 1
+	shift uint32
+}
+
+func newWindowCounts(n int) *windowCounts {
+	b := uint32(4)
+	for 1<<b < 2*n {
+		b++
+	}
+	return &windowCounts{keys: make([]uint64, 1<<b), count: make([]int32, 1<<b), last: make([]int32, 1<<b), shift: 64 - b}
+}
+
+func (w *windowCounts) slot(key uint32) int {
+	mask := len(w.keys) - 1
+	for i := int(uint64(key) * 0x9E3779B97F4A7C15 >> w.shift); ; i = (i + 1) & mask {
+		if k := w.keys[i]; k == 0 || k == uint64(key)+1 {
+			return i
+		}
+	}
+}
+
+// add counts pattern pi for window key, once per pattern (a pattern's
+// windows are added together).
+func (w *windowCounts) add(key uint32, pi int32) {
+	i := w.slot(key)
+	w.keys[i] = uint64(key) + 1
+	if w.last[i] != pi+1 {
+		w.last[i] = pi + 1
+		w.count[i]++
+	}
+}
+
+// patterns is how many patterns hold window key.
+func (w *windowCounts) patterns(key uint32) int32 { return w.count[w.slot(key)] }
 
 func windowKey(w []byte, fold bool) uint32 {
 	if !fold {
@@ -426,7 +465,7 @@ func byteQuality(c byte, fold bool) int {
 // distinct bytes, and a window few other patterns share (shared counts
 // them), since strings of one family often share a prefix or a word, and
 // an atom there wakes all of them at each occurrence.
-func bestWindow(lit []byte, fold bool, shared map[uint32]int32) (int, []byte) {
+func bestWindow(lit []byte, fold bool, shared *windowCounts) (int, []byte) {
 	n := min(4, len(lit))
 	best, bestQ := 0, math.MinInt
 	for i := 0; i+n <= len(lit); i++ {
@@ -442,7 +481,7 @@ func bestWindow(lit []byte, fold bool, shared map[uint32]int32) (int, []byte) {
 			}
 		}
 		if n == 4 {
-			q -= 3 * bits.Len32(uint32(max(shared[windowKey(lit[i:i+4], fold)]-1, 0)))
+			q -= 3 * bits.Len32(uint32(max(shared.patterns(windowKey(lit[i:i+4], fold))-1, 0)))
 		}
 		if q > bestQ {
 			best, bestQ = i, q
