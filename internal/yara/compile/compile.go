@@ -199,7 +199,7 @@ func (c *compiler) str(s *ast.String) plan.String {
 		ps.Text = []byte(s.Regex.Source)
 		set(s.Regex.Nocase, plan.RegexNocase)
 		set(s.Regex.DotAll, plan.RegexDotAll)
-		if err := checkRegex(s.Regex.Source, s.Regex.Nocase || m.Nocase, s.Regex.DotAll); err != nil {
+		if err := checkRegex(s.Regex.Source, s.Regex.Nocase || m.Nocase, s.Regex.DotAll, m.Wide); err != nil {
 			c.errorf(s.Pos, "invalid regular expression in %q: %v", s.ID, err)
 		}
 	}

@@ -269,7 +269,7 @@ func (c *compiler) regexLit(pos ast.Pos, r ast.Regex) *plan.Node {
 	if r.DotAll {
 		f |= plan.RegexDotAll
 	}
-	if err := checkRegex(r.Source, r.Nocase, r.DotAll); err != nil {
+	if err := checkRegex(r.Source, r.Nocase, r.DotAll, false); err != nil {
 		c.errorf(pos, "invalid regular expression: %v", err)
 	}
 	return &plan.Node{Op: plan.OpRegex, Str: []byte(r.Source), Int: int64(f)}

@@ -11,11 +11,37 @@ import (
 // example when a match may start with `.` or a large class. The strings are
 // sorted and distinct; the caller owns them.
 func (re *Regexp) Prefixes(maxCount, maxLen int) (lits [][]byte, ok bool) {
+	return prefixes(re.ast, re.flags, maxCount, maxLen)
+}
+
+// Syntax is a parsed expression that is not compiled: enough to ask for
+// its prefixes, as an atom choice does, without building its program.
+type Syntax struct {
+	ast   *node
+	flags Flags
+}
+
+// Parse parses src as Compile does, without compiling it: an expression
+// Parse accepts may still be too complex for Compile.
+func Parse(src string, f Flags) (*Syntax, error) {
+	ast, _, err := parse(src, f)
+	if err != nil {
+		return nil, err
+	}
+	return &Syntax{ast: ast, flags: f}, nil
+}
+
+// Prefixes is Regexp.Prefixes of the expression.
+func (s *Syntax) Prefixes(maxCount, maxLen int) ([][]byte, bool) {
+	return prefixes(s.ast, s.flags, maxCount, maxLen)
+}
+
+func prefixes(ast *node, f Flags, maxCount, maxLen int) (lits [][]byte, ok bool) {
 	if maxCount <= 0 || maxLen <= 0 {
 		return nil, false
 	}
-	pc := prefixCalc{maxCount: maxCount, maxLen: maxLen, wide: re.flags.Wide}
-	ls, ok := pc.of(re.ast)
+	pc := prefixCalc{maxCount: maxCount, maxLen: maxLen, wide: f.Wide}
+	ls, ok := pc.of(ast)
 	if !ok || len(ls.strs) == 0 {
 		return nil, false
 	}

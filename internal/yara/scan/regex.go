@@ -7,8 +7,8 @@ import (
 )
 
 // compileRegex compiles a string's regular expression.
-func compileRegex(src string, nocase, dotAll, wide bool) (regexMatcher, error) {
-	re, err := regex.Compile(src, regex.Flags{Nocase: nocase, DotAll: dotAll, Wide: wide})
+func compileRegex(src string, f regex.Flags) (regexMatcher, error) {
+	re, err := regex.Compile(src, f)
 	if err != nil {
 		return nil, err
 	}
@@ -21,16 +21,35 @@ func compileRegex(src string, nocase, dotAll, wide bool) (regexMatcher, error) {
 // whose atoms ever turn up in a file, instead of all of them in every
 // instance. Should one fail anyway (a plan not made by ChooseAtoms), it
 // matches nothing.
+//
+// The atom choice needs only the expression's prefixes, which its parsed
+// form gives (syn) without a program.
 type lazyRegex struct {
 	id, src              string
 	nocase, dotAll, wide bool
 	re                   regexMatcher
+	syn                  *regex.Syntax
 	err                  error
+}
+
+func (l *lazyRegex) flags() regex.Flags {
+	return regex.Flags{Nocase: l.nocase, DotAll: l.dotAll, Wide: l.wide}
+}
+
+// parse parses the expression, once.
+func (l *lazyRegex) parse() (*regex.Syntax, error) {
+	if l.syn == nil && l.err == nil {
+		l.syn, l.err = regex.Parse(l.src, l.flags())
+		if l.err != nil {
+			l.err = fmt.Errorf("scan: string %s: %w", l.id, l.err)
+		}
+	}
+	return l.syn, l.err
 }
 
 func (l *lazyRegex) get() (regexMatcher, error) {
 	if l.re == nil && l.err == nil {
-		l.re, l.err = compileRegex(l.src, l.nocase, l.dotAll, l.wide)
+		l.re, l.err = compileRegex(l.src, l.flags())
 		if l.err != nil {
 			l.err = fmt.Errorf("scan: string %s: %w", l.id, l.err)
 		}
@@ -46,8 +65,11 @@ func (l *lazyRegex) MatchAt(data []byte, start int) int {
 }
 
 func (l *lazyRegex) Prefixes(maxCount, maxLen int) ([][]byte, bool) {
-	if re, err := l.get(); err == nil {
-		return re.Prefixes(maxCount, maxLen)
+	if l.re != nil {
+		return l.re.Prefixes(maxCount, maxLen)
+	}
+	if syn, err := l.parse(); err == nil {
+		return syn.Prefixes(maxCount, maxLen)
 	}
 	return nil, false
 }
@@ -70,6 +92,19 @@ func compileRegexes(pats []pattern) error {
 	for i := range pats {
 		if l, ok := pats[i].re.(*lazyRegex); ok {
 			if _, err := l.get(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// parseRegexes parses every regexp of pats now and returns the first
+// error. (The compiler has checked that they compile: checkRegex.)
+func parseRegexes(pats []pattern) error {
+	for i := range pats {
+		if l, ok := pats[i].re.(*lazyRegex); ok {
+			if _, err := l.parse(); err != nil {
 				return err
 			}
 		}
