@@ -33,6 +33,8 @@ func TestErrors(t *testing.T) {
 		{"unknown field", `import "math" rule r { condition: math.nope == 1 }`, `unknown field "nope"`},
 		{"bad arguments", `import "math" rule r { condition: math.entropy(1.5) > 1 }`, `no overload`},
 		{"bad regexp", `rule r { strings: $a = /a(/ condition: $a }`, `invalid regular expression`},
+		// The ascii form fits the regexp program limit, the wide one does not.
+		{"wide regexp too complex", `rule r { strings: $a = /(abcdef){30000}/ wide condition: $a }`, `too complex`},
 		{"mod on floats", `rule r { condition: 1.5 % 2 == 1 }`, `wrong types for %`},
 		{"loop variables", `rule r { condition: for any i, j in (1..2) : ( i == j ) }`, `wrong number of loop variables`},
 	} {
