@@ -3,8 +3,10 @@ package pdf
 import (
 	"bytes"
 	"encoding/hex"
+	"maps"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"athena/internal/formats"
@@ -80,6 +82,67 @@ func FuzzObjHeaders(f *testing.F) {
 			if !slices.Equal(got[i], want[i]) {
 				t.Fatalf("objHeaders(%q) = %v, want %v", b, got, want)
 			}
+		}
+	})
+}
+
+// keywordsByHand is countKeywords written the obvious way (it was the
+// implementation): the fuzz target holds the faster one to its answers.
+func keywordsByHand(b []byte) (counts, obf map[string]int) {
+	counts, obf = map[string]int{}, map[string]int{}
+	want := map[string]bool{}
+	for _, k := range keywords {
+		want[k] = true
+	}
+	for i := 0; i < len(b); {
+		c := b[i]
+		if isSpace(c) || (isDelim(c) && c != '/') {
+			i++
+			continue
+		}
+		start := i
+		if c == '/' {
+			i++
+		}
+		for i < len(b) && !isSpace(b[i]) && !isDelim(b[i]) {
+			i++
+		}
+		tok := b[start:i]
+		if len(tok) > 64 {
+			continue
+		}
+		if tok[0] == '/' {
+			n, esc := decodeName(tok[1:])
+			if k := "/" + n; want[k] {
+				counts[k]++
+				if esc {
+					obf[k]++
+				}
+			}
+			continue
+		}
+		if want[string(tok)] {
+			counts[string(tok)]++
+		}
+	}
+	return counts, obf
+}
+
+func FuzzCountKeywords(f *testing.F) {
+	for _, s := range []string{
+		"1 0 obj << /JS (x) /J#53 /J#5 /#4aavaScript >> stream\nxx endstream endobj",
+		"/OpenAction/AA/Launch//URI /Page /Pages trailer startxref xref",
+		"/" + strings.Repeat("A", 70) + " /JS", "obj%comment\nendobj", "/", "//", "/#", "/J#5S",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Add(buildPDF("<< /Type /Catalog /OpenAction 2 0 R >>", "<< /S /JavaScript /JS (app.alert(1)) >>"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		counts, obf := map[string]int{}, map[string]int{}
+		countKeywords(b, counts, obf)
+		wc, wo := keywordsByHand(b)
+		if !maps.Equal(counts, wc) || !maps.Equal(obf, wo) {
+			t.Fatalf("countKeywords(%q) = %v %v, want %v %v", b, counts, obf, wc, wo)
 		}
 	})
 }

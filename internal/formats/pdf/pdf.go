@@ -54,46 +54,79 @@ var keywords = []string{
 	"/AcroForm", "/JBIG2Decode", "/RichMedia", "/Launch", "/EmbeddedFile", "/XFA", "/URI",
 }
 
-// countKeywords counts pdfid's keywords in b, names after #xx decoding;
-// obf counts the keyword names that were hex-escaped.
-func countKeywords(b []byte, counts map[string]int, obf map[string]int) {
-	want := map[string]bool{}
+// keywordSet holds the keywords, byLength the same by length (at most
+// three of each); maxKeyword is the longest.
+var keywordSet, byLength, maxKeyword = func() (map[string]bool, [][]string, int) {
+	set, longest := map[string]bool{}, 0
 	for _, k := range keywords {
-		want[k] = true
+		set[k] = true
+		longest = max(longest, len(k))
 	}
+	by := make([][]string, longest+1)
+	for _, k := range keywords {
+		by[len(k)] = append(by[len(k)], k)
+	}
+	return set, by, longest
+}()
+
+// Byte classes of the keyword scan: a token is a run of regular bytes, or
+// '/' and the run after it (a name).
+const (
+	regular = iota
+	space
+	delim // other than '/'
+	slash
+)
+
+var class = func() (t [256]uint8) {
+	for c := range 256 {
+		switch {
+		case isSpace(byte(c)):
+			t[c] = space
+		case c == '/':
+			t[c] = slash
+		case isDelim(byte(c)):
+			t[c] = delim
+		}
+	}
+	return t
+}()
+
+// countKeywords counts pdfid's keywords in b, names after #xx decoding;
+// obf counts the keyword names that were hex-escaped. It looks at every
+// token of the file, compressed streams included, so it only looks up
+// tokens short enough to be a keyword and decodes only names with '#'.
+func countKeywords(b []byte, counts map[string]int, obf map[string]int) {
 	for i := 0; i < len(b); {
-		c := b[i]
-		if isSpace(c) || (isDelim(c) && c != '/') {
+		switch class[b[i]] {
+		case space, delim:
 			i++
 			continue
 		}
 		start := i
-		if c == '/' {
+		if b[i] == '/' {
 			i++
 		}
-		for i < len(b) && !isSpace(b[i]) && !isDelim(b[i]) {
+		for i < len(b) && class[b[i]] == regular {
 			i++
 		}
 		tok := b[start:i]
-		if len(tok) == 0 || len(tok) > 64 {
-			if i == start {
-				i++
-			}
-			continue
-		}
-		if tok[0] == '/' {
-			n, esc := decodeName(tok[1:])
-			k := "/" + n
-			if want[k] {
-				counts[k]++
+		switch {
+		case len(tok) > 64:
+		case tok[0] == '/' && bytes.IndexByte(tok, '#') >= 0:
+			if n, esc := decodeName(tok[1:]); keywordSet["/"+n] {
+				counts["/"+n]++
 				if esc {
-					obf[k]++
+					obf["/"+n]++
 				}
 			}
-			continue
-		}
-		if want[string(tok)] {
-			counts[string(tok)]++
+		case len(tok) <= maxKeyword:
+			for _, k := range byLength[len(tok)] {
+				if k[len(k)-1] == tok[len(tok)-1] && k == string(tok) {
+					counts[k]++
+					break
+				}
+			}
 		}
 	}
 }
