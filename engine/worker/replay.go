@@ -153,7 +153,7 @@ func (w *Worker) replay(ctx context.Context, s jetstream.Stream, subject string,
 	if err != nil {
 		return fmt.Errorf("worker: replay %s: %w", subject, err)
 	}
-	it, err := oc.Messages(jetstream.PullMaxBytes(pullBytes))
+	it, err := oc.Messages(jetstream.PullMaxMessagesWithBytesLimit(pullMessages, pullBytes))
 	if err != nil {
 		return fmt.Errorf("worker: replay %s: %w", subject, err)
 	}
