@@ -257,7 +257,7 @@ func ChooseAtoms(p *plan.Plan) (*plan.Atoms, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := parseRegexes(pats); err != nil {
+	if err := prepareRegexes(pats, false); err != nil {
 		return nil, err
 	}
 	atoms, slow := chooseAtoms(pats)

@@ -86,27 +86,23 @@ func (l *lazyRegex) Anchored() bool {
 	return err == nil && re.Anchored()
 }
 
-// compileRegexes compiles every regexp of pats now and returns the first
-// error.
-func compileRegexes(pats []pattern) error {
+// prepareRegexes compiles (or, when only their prefixes are needed,
+// parses) every regexp of pats now and returns the first error. A plan's
+// regexps are known to compile: the compiler checks them (checkRegex).
+func prepareRegexes(pats []pattern, compile bool) error {
 	for i := range pats {
-		if l, ok := pats[i].re.(*lazyRegex); ok {
-			if _, err := l.get(); err != nil {
-				return err
-			}
+		l, ok := pats[i].re.(*lazyRegex)
+		if !ok {
+			continue
 		}
-	}
-	return nil
-}
-
-// parseRegexes parses every regexp of pats now and returns the first
-// error. (The compiler has checked that they compile: checkRegex.)
-func parseRegexes(pats []pattern) error {
-	for i := range pats {
-		if l, ok := pats[i].re.(*lazyRegex); ok {
-			if _, err := l.parse(); err != nil {
-				return err
-			}
+		var err error
+		if compile {
+			_, err = l.get()
+		} else {
+			_, err = l.parse()
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil

@@ -175,7 +175,7 @@ func New(p *plan.Plan, o Options) (*Scanner, error) {
 	if s.atoms, s.slow, ok = planAtoms(p.Atoms, s.pats); !ok {
 		// Without the host's choice, every regexp is needed now (and a
 		// bad one is an error here, as the host would have found).
-		if err := compileRegexes(s.pats); err != nil {
+		if err := prepareRegexes(s.pats, true); err != nil {
 			return nil, err
 		}
 		s.atoms, s.slow = chooseAtoms(s.pats)
