@@ -49,6 +49,13 @@ type Config struct {
 	// ChunkSize is the number of file bytes per JetStream chunk message.
 	// Default 256 KiB. It must fit in the server's max payload with headers.
 	ChunkSize int
+	// FlushAfter publishes a chunk that is not full yet once its first
+	// byte has waited this long, so that a slow upload's bytes reach the
+	// engines (and its findings come back) without waiting for ChunkSize
+	// bytes. It is checked as bytes arrive: an upload that pauses keeps its
+	// partial chunk until it sends more or ends. 0 publishes chunks only
+	// when full or at the end of the file.
+	FlushAfter time.Duration
 	// Window is how many chunks of one upload may wait for JetStream's
 	// acknowledgement. When the window is full the gateway stops reading
 	// from that client. Default 8.

@@ -99,6 +99,7 @@ type upload struct {
 	// Owned by the feeder.
 	hash      hash.Hash
 	buf       []byte
+	bufAt     time.Time // when buf's first byte arrived (with FlushAfter)
 	seq       int64
 	size      int64 // bytes received
 	published int64 // bytes in published chunks
@@ -404,6 +405,15 @@ func (u *upload) readFrom(r io.Reader) (int64, error) {
 			total += int64(n)
 			u.bytesIn.Add(float64(n))
 			u.g.counters.bytesIn.Add(int64(n))
+			if age := u.g.cfg.FlushAfter; age > 0 {
+				if now := time.Now(); len(u.buf) == n {
+					u.bufAt = now
+				} else if len(u.buf) < cap(u.buf) && now.Sub(u.bufAt) >= age {
+					if err := u.flush(false); err != nil {
+						return total, err
+					}
+				}
+			}
 		}
 		if err == io.EOF {
 			return total, nil

@@ -12,6 +12,7 @@ import (
 
 	"athena/internal/core"
 	"athena/internal/testkit"
+	"athena/streams"
 )
 
 // TestWSFindingBeforeLastChunk streams a large file with the marker in its
@@ -469,5 +470,54 @@ func TestJobTimeout(t *testing.T) {
 	}
 	if last := msgs[len(msgs)-1]; last.Error == nil || last.Error.Code != CodeTimeout || last.Seq != 0 {
 		t.Fatalf("last message %s, want a %s error with seq 0", last.raw, CodeTimeout)
+	}
+}
+
+// TestFlushAfterPublishesPartialChunks: with FlushAfter, bytes that arrive
+// slowly are published before a chunk fills, and the file still arrives
+// whole.
+func TestFlushAfterPublishesPartialChunks(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{cfg: func(c *Config) { c.FlushAfter = 20 * time.Millisecond }})
+	ws := h.mustDialWS()
+	data := fileOf(64<<10, false, 31) // a quarter of a chunk
+	job, err := ws.accept(1, "slow", int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := 0
+	testkit.WaitFor(t, testTimeout, "a chunk before the file ends", func() bool {
+		if sent < len(data)-1 { // one byte per look, until the last
+			if err := ws.send(1, data[sent:sent+1], 1); err != nil {
+				t.Fatal(err)
+			}
+			sent++
+		}
+		_, ok := h.lastChunk(job)
+		return ok
+	})
+	hdr, _ := h.lastChunk(job)
+	if c, err := streams.DecodeChunk(hdr, nil); err != nil || c.Last || c.Seq != 1 {
+		t.Fatalf("first chunk %+v, %v: want chunk 1, not the last", c, err)
+	}
+	if sent == len(data)-1 {
+		t.Fatalf("no chunk was published during %d bytes", sent)
+	}
+	if err := ws.send(1, data[sent:], 4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.end(1); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := ws.until(1, core.EventVerdict, core.EventError)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := verdictOf(msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkVerdict(v, data, false); err != nil { // its sha256: every byte, in order
+		t.Fatal(err)
 	}
 }

@@ -577,6 +577,10 @@ type flaggedFile struct {
 	Label   string   `json:"label"`
 	Partial bool     `json:"partial,omitempty"`
 	Reasons []string `json:"reasons,omitempty"`
+	// Size is the file's size; AfterMarkerMs, for a file with a planted
+	// marker, is its first-finding-after-marker time.
+	Size          int64   `json:"size"`
+	AfterMarkerMs float64 `json:"after_marker_ms,omitempty"`
 }
 
 const maxFlagged = 1000
@@ -638,8 +642,11 @@ func buildReport(f *benchFlags, files []benchFile, results []benchResult, elapse
 			rep.Partial++
 		}
 		if (r.label != core.LabelClean || r.partial) && len(flagged) < maxFlagged {
-			flagged[files[r.file].name] = flaggedFile{Name: files[r.file].name, Label: r.label,
-				Partial: r.partial, Reasons: r.reasons}
+			ff := flaggedFile{Name: files[r.file].name, Label: r.label, Partial: r.partial, Reasons: r.reasons, Size: files[r.file].size}
+			if r.afterMarker >= 0 {
+				ff.AfterMarkerMs = float64(r.afterMarker.Microseconds()) / 1000
+			}
+			flagged[files[r.file].name] = ff
 		}
 	}
 	for _, ff := range flagged {

@@ -32,6 +32,7 @@ type gatewayFlags struct {
 	maxFileSize int64
 	maxStreams  int
 	chunkSize   int
+	flushAfter  time.Duration
 	origins     stringList
 	grace       time.Duration
 }
@@ -42,7 +43,8 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.Int64Var(&f.maxFileSize, "max-file-size", 1<<30, "largest file accepted, in bytes")
 	fs.IntVar(&f.maxStreams, "max-streams-per-conn", 32, "files in flight on one WebSocket connection")
-	fs.IntVar(&f.chunkSize, "chunk-size", 256<<10, "bytes of a file per JetStream chunk: the gateway publishes a chunk when it is full or the file ends, so smaller chunks bring findings sooner at the price of more messages (BENCHMARKS.md)")
+	fs.IntVar(&f.chunkSize, "chunk-size", 256<<10, "bytes of a file per JetStream chunk: the gateway publishes a chunk when it is full, when the file ends or after --flush-after (BENCHMARKS.md)")
+	fs.DurationVar(&f.flushAfter, "flush-after", 10*time.Millisecond, "publish a chunk that is not full once its first byte has waited this long (checked as bytes arrive), so that slow uploads get findings sooner; 0: only full chunks and the file's end (BENCHMARKS.md)")
 	fs.Var(&f.origins, "allowed-origin", "extra Origin allowed on the WebSocket (repeatable; * allows any)")
 	fs.DurationVar(&f.grace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long uploads in flight may take to finish")
 }
@@ -51,6 +53,9 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 func (f *gatewayFlags) check() error {
 	if f.chunkSize < 4<<10 {
 		return fmt.Errorf("--chunk-size %d: want at least 4096 bytes", f.chunkSize)
+	}
+	if f.flushAfter < 0 {
+		return fmt.Errorf("--flush-after %v: want 0 or more", f.flushAfter)
 	}
 	return nil
 }
@@ -89,7 +94,7 @@ func runGatewayRole(ctx context.Context, gf gatewayFlags, cf cacheFlags, natsURL
 	defer nc.Close()
 	gw, err := gateway.New(gateway.Config{
 		NC: nc, JS: js, MaxFileSize: gf.maxFileSize, MaxStreamsPerConn: gf.maxStreams, AllowedOrigins: gf.origins,
-		ChunkSize: gf.chunkSize, ShutdownGrace: gf.grace, Logger: log, Registry: reg,
+		ChunkSize: gf.chunkSize, FlushAfter: gf.flushAfter, ShutdownGrace: gf.grace, Logger: log, Registry: reg,
 		Cache: vc, CacheRelayedVerdicts: cf.redis == "", UI: web.Handler(),
 	})
 	if err != nil {
