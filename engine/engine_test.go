@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math/rand/v2"
 	"os"
@@ -148,6 +149,45 @@ func TestCompilationCacheIsWritten(t *testing.T) {
 		if !m.Critical && m.Compiled {
 			t.Errorf("%s is not critical but was compiled at start, want lazy", m.Name)
 		}
+	}
+}
+
+// TestWarmUp: WarmUp loads the modules New left lazy and makes their
+// pre-warmed instances; after Close it makes none.
+func TestWarmUp(t *testing.T) {
+	mods := t.TempDir()
+	for _, p := range []string{filepath.Join(chaosDir, "chaos.wasm"), filepath.Join(builtinDir, "lines.wasm")} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(mods, filepath.Base(p)), b, 0o644)
+	}
+	e := newEngine(t, Config{ModuleDirs: []string{mods}})
+	lazy := func() []ModuleInfo {
+		var out []ModuleInfo
+		for _, m := range e.Modules() {
+			if !m.Critical {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	if ms := lazy(); len(ms) != 1 || ms[0].Compiled {
+		t.Fatalf("before WarmUp: %+v, want lines, not compiled", ms)
+	}
+	if err := e.WarmUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if m := lazy()[0]; !m.Compiled || m.Idle != m.Prewarm {
+		t.Fatalf("after WarmUp: %+v, want compiled with %d idle instances", m, m.Prewarm)
+	}
+	e.Close(context.Background())
+	if err := e.WarmUp(context.Background()); err == nil {
+		t.Fatal("WarmUp after Close made instances")
+	}
+	if m := lazy()[0]; m.Idle != 0 {
+		t.Fatalf("after Close and WarmUp: %d idle instances", m.Idle)
 	}
 }
 

@@ -135,11 +135,25 @@ func (md *module) prewarm(ctx context.Context, n int) error {
 			return err
 		}
 		md.mu.Lock()
-		md.idle = append(md.idle, in)
+		closed := md.closed
+		if !closed {
+			md.idle = append(md.idle, in)
+		}
 		md.mu.Unlock()
+		if closed { // Close ran meanwhile (WarmUp runs beside jobs)
+			md.closeInstance(in)
+			return errors.New("engine: closed")
+		}
 	}
 	md.gauges()
 	return nil
+}
+
+// unused reports whether the module has no instance yet, idle or busy.
+func (md *module) unused() bool {
+	md.mu.Lock()
+	defer md.mu.Unlock()
+	return len(md.idle) == 0 && md.busy == 0
 }
 
 // get takes an idle instance configured with st, or makes a new one. The

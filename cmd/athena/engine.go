@@ -105,6 +105,11 @@ func runEngine(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	errc := make(chan error, 3)
 	go func() { errc <- w.Run(ctx) }()
 	go func() {
+		if err := eng.WarmUp(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("module warm-up", "err", err) // the module loads on its first job instead
+		}
+	}()
+	go func() {
 		// Heartbeat returns nil at once when no supervisor started this
 		// process (a pod, where the liveness probe on /healthz watches it).
 		if err := supervise.Heartbeat(ctx, heartbeatEvery, w.Healthy); err != nil {
