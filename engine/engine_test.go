@@ -118,8 +118,9 @@ func TestWatModuleRunsOnTextOnly(t *testing.T) {
 	}
 }
 
-func TestCompilationCacheIsWritten(t *testing.T) {
-	// chaos is critical, lines is not: a small set keeps the cold compile short.
+// chaosAndLines is a module directory with chaos, which is critical, and
+// lines, which is not: a small set keeps a cold compile short.
+func chaosAndLines(t *testing.T) string {
 	mods := t.TempDir()
 	for _, p := range []string{filepath.Join(chaosDir, "chaos.wasm"), filepath.Join(builtinDir, "lines.wasm")} {
 		b, err := os.ReadFile(p)
@@ -128,6 +129,11 @@ func TestCompilationCacheIsWritten(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(mods, filepath.Base(p)), b, 0o644)
 	}
+	return mods
+}
+
+func TestCompilationCacheIsWritten(t *testing.T) {
+	mods := chaosAndLines(t)
 	dir := t.TempDir()
 	newEngine(t, Config{ModuleDirs: []string{mods}, CacheDir: dir})
 	var files int
@@ -155,15 +161,7 @@ func TestCompilationCacheIsWritten(t *testing.T) {
 // TestWarmUp: WarmUp loads the modules New left lazy and makes their
 // pre-warmed instances; after Close it makes none.
 func TestWarmUp(t *testing.T) {
-	mods := t.TempDir()
-	for _, p := range []string{filepath.Join(chaosDir, "chaos.wasm"), filepath.Join(builtinDir, "lines.wasm")} {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(mods, filepath.Base(p)), b, 0o644)
-	}
-	e := newEngine(t, Config{ModuleDirs: []string{mods}})
+	e := newEngine(t, Config{ModuleDirs: []string{chaosAndLines(t)}})
 	lazy := func() []ModuleInfo {
 		var out []ModuleInfo
 		for _, m := range e.Modules() {
