@@ -478,13 +478,7 @@ func TestCoalesceLeaderFails(t *testing.T) {
 	if err != nil || m.Type != "accepted" || m.Cached {
 		t.Fatalf("stream 7: %s %v, want accepted for its own upload", m.raw, err)
 	}
-	if err := ws.send(7, data, 64<<10); err != nil {
-		t.Fatal(err)
-	}
-	if err := ws.end(7); err != nil {
-		t.Fatal(err)
-	}
-	msgs, err := ws.until(7, core.EventVerdict, core.EventError)
+	msgs, err := ws.finish(7, data, 64<<10)
 	if err != nil {
 		t.Fatal(err)
 	}

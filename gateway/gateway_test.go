@@ -666,7 +666,13 @@ func (c *wsClient) upload(n uint16, name string, data []byte) ([]wsMsg, error) {
 	if _, err := c.accept(n, name, int64(len(data))); err != nil {
 		return nil, err
 	}
-	if err := c.send(n, data, 64<<10); err != nil {
+	return c.finish(n, data, 64<<10)
+}
+
+// finish sends the rest of stream n's file in frames of frame bytes, ends
+// it and returns its messages through the terminal event.
+func (c *wsClient) finish(n uint16, rest []byte, frame int) ([]wsMsg, error) {
+	if err := c.send(n, rest, frame); err != nil {
 		return nil, err
 	}
 	if err := c.end(n); err != nil {

@@ -58,13 +58,7 @@ func TestShutdownLetsUploadsFinish(t *testing.T) {
 	default:
 	}
 
-	if err := ws.send(1, wsData[h.g.cfg.ChunkSize:], 64<<10); err != nil {
-		t.Fatal(err)
-	}
-	if err := ws.end(1); err != nil {
-		t.Fatal(err)
-	}
-	msgs, err := ws.until(1, core.EventVerdict, core.EventError)
+	msgs, err := ws.finish(1, wsData[h.g.cfg.ChunkSize:], 64<<10)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,13 +38,7 @@ func TestWSFindingBeforeLastChunk(t *testing.T) {
 		t.Fatalf("finding %s, want the marker at offset 0", msgs[len(msgs)-1].raw)
 	}
 	// Only now send the rest.
-	if err := c.send(1, data[first:], 64<<10); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.end(1); err != nil {
-		t.Fatal(err)
-	}
-	rest, err := c.until(1, core.EventVerdict, core.EventError)
+	rest, err := c.finish(1, data[first:], 64<<10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,13 +346,7 @@ func TestWSViolationsClose(t *testing.T) {
 		}
 	})
 
-	if err := bystander.send(1, data[100<<10:], 32<<10); err != nil {
-		t.Fatal(err)
-	}
-	if err := bystander.end(1); err != nil {
-		t.Fatal(err)
-	}
-	msgs, err := bystander.until(1, core.EventVerdict, core.EventError)
+	msgs, err := bystander.finish(1, data[100<<10:], 32<<10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -503,13 +491,7 @@ func TestFlushAfterPublishesPartialChunks(t *testing.T) {
 	if sent == len(data)-1 {
 		t.Fatalf("no chunk was published during %d bytes", sent)
 	}
-	if err := ws.send(1, data[sent:], 4096); err != nil {
-		t.Fatal(err)
-	}
-	if err := ws.end(1); err != nil {
-		t.Fatal(err)
-	}
-	msgs, err := ws.until(1, core.EventVerdict, core.EventError)
+	msgs, err := ws.finish(1, data[sent:], 4096)
 	if err != nil {
 		t.Fatal(err)
 	}
