@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -101,21 +102,77 @@ func TestWatModuleRunsOnTextOnly(t *testing.T) {
 	}{
 		{"two lines", "hello\nworld\n", []string{`lines:{"count":2,"longest":5}`}},
 		{"unterminated", "a\nbb", []string{`lines:{"count":2,"longest":2}`}},
-		{"long line", "x\n" + long + "\n", []string{`long_line:{"length":4097}`, `lines:{"count":2,"longest":5000}`}},
+		{"long line", "x\n" + long + "\n", []string{`long_line@2:{"length":4097}`, `lines:{"count":2,"longest":5000}`}},
 		{"binary is skipped", string(plant(9000, 0, []byte("MZ"))), nil},
 	}
 	for _, tc := range tests {
 		for _, chunk := range []int{1, 3, 1 << 16} {
-			var got []string
-			for _, f := range findings(run(t, e, tc.name, []byte(tc.data), chunk), "lines") {
-				d, _ := json.Marshal(f.Detail)
-				got = append(got, f.Kind+":"+string(d))
-			}
-			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			if got := linesFindings(t, e, tc.name, []byte(tc.data), chunk); got != strings.Join(tc.want, " ") {
 				t.Errorf("%s, chunk %d: lines findings = %q, want %q", tc.name, chunk, got, tc.want)
 			}
 		}
 	}
+	// Random texts against the obvious count, any chunking.
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := range 12 {
+		var text []byte
+		for range rng.IntN(8) {
+			n := rng.IntN(3)
+			if rng.IntN(3) == 0 {
+				n = 4090 + rng.IntN(12) // around the long-line threshold
+			}
+			text = append(text, strings.Repeat("ab c", n/4+1)[:n]...)
+			text = append(text, '\n')
+		}
+		text = append(text, strings.Repeat("z", rng.IntN(3))...)
+		want := linesByHand(text)
+		chunk := 100 + rng.IntN(5000) // the cases above feed single bytes
+		if got := linesFindings(t, e, "random.txt", text, chunk); got != want {
+			t.Errorf("round %d (%d bytes, chunk %d): lines findings = %q, want %q", round, len(text), chunk, got, want)
+		}
+	}
+}
+
+// linesFindings runs data through e and gives the lines module's findings
+// as "kind[@offset]:detail" words.
+func linesFindings(t *testing.T, e *Engine, name string, data []byte, chunk int) string {
+	var got []string
+	for _, f := range findings(run(t, e, name, data, chunk), "lines") {
+		d, _ := json.Marshal(f.Detail)
+		k := f.Kind
+		if f.Kind == "long_line" {
+			k += fmt.Sprintf("@%d", f.Offset)
+		}
+		got = append(got, k+":"+string(d))
+	}
+	return strings.Join(got, " ")
+}
+
+// linesByHand is what the lines module reports for a text file.
+func linesByHand(text []byte) string {
+	var out []string
+	count, longest, start := 0, 0, 0
+	long := false
+	for i := 0; i <= len(text); i++ {
+		if i < len(text) && text[i] != '\n' {
+			continue
+		}
+		n := i - start
+		if i == len(text) && n == 0 {
+			break
+		}
+		if n > 4096 && !long {
+			long = true
+			out = append(out, fmt.Sprintf(`long_line@%d:{"length":4097}`, start))
+		}
+		count++
+		longest = max(longest, n)
+		start = i + 1
+	}
+	if len(text) == 0 {
+		return ""
+	}
+	return strings.Join(append(out, fmt.Sprintf(`lines:{"count":%d,"longest":%d}`, count, longest)), " ")
 }
 
 // chaosAndLines is a module directory with chaos, which is critical, and

@@ -89,7 +89,7 @@ func BenchmarkModuleFeed(b *testing.B) {
 	for _, c := range candidates {
 		b.Run(c.name, func(b *testing.B) {
 			e := benchEngine(b, c)
-			for _, name := range []string{"patterns", "filetype"} {
+			for _, name := range []string{"patterns", "filetype", "lines"} {
 				for _, data := range []struct {
 					name  string
 					bytes []byte
