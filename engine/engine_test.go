@@ -13,6 +13,7 @@ import (
 
 	"athena/internal/core"
 	"athena/internal/testkit"
+	"athena/modules/filetype"
 )
 
 // plant returns n pseudo-random bytes with payload at offset at.
@@ -266,5 +267,51 @@ func TestBadModuleDirectories(t *testing.T) {
 				t.Errorf("New = %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestEntropyOnTheHostMatchesNative: the filetype module counts its bytes
+// through byte_counts (ABI v1.5); its entropy findings are those of the
+// same module built natively, which counts them itself.
+func TestEntropyOnTheHostMatchesNative(t *testing.T) {
+	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}})
+	rng := rand.New(rand.NewPCG(5, 6))
+	var data []byte
+	for range 40 { // runs of random, zero and text bytes: regions open and close
+		n := 1 + rng.IntN(20_000)
+		switch rng.IntN(3) {
+		case 0:
+			for range n {
+				data = append(data, byte(rng.Uint32()))
+			}
+		case 1:
+			data = append(data, make([]byte, n)...)
+		default:
+			data = append(data, strings.Repeat("entropy ", n/8+1)[:n]...)
+		}
+	}
+	words := func(fs []core.Finding) string {
+		var out []string
+		for _, f := range fs {
+			if f.Kind == filetype.KindEntropy {
+				d, _ := json.Marshal(f.Detail)
+				out = append(out, fmt.Sprintf("%s@%d+%d:%s", f.Rule, f.Offset, f.Length, d))
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	var native []core.Finding
+	a := filetype.New(func(f core.Finding) { native = append(native, f) })
+	a.Begin(core.FileMeta{Name: "mixed.bin"})
+	for p := data; len(p) > 0; p = p[min(7000, len(p)):] {
+		a.Feed(p[:min(7000, len(p))])
+	}
+	a.Finish()
+	want := words(native)
+	if !strings.Contains(want, filetype.RuleHighEntropyRegion) {
+		t.Fatalf("test data makes no high-entropy region: %s", want)
+	}
+	if got := words(findings(run(t, e, "mixed.bin", data, 7000), "filetype")); got != want {
+		t.Fatalf("engine's filetype entropy:\n%s\nnative:\n%s", got, want)
 	}
 }

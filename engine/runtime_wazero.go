@@ -65,6 +65,10 @@ func newWazero(ctx context.Context, cfg runtimeConfig) (wasmRuntime, error) {
 		WithGoModuleFunction(api.GoModuleFunc(wazeroFilterFind), []api.ValueType{i32, i32, i32, i32, i32, i32, i32}, []api.ValueType{i64}).
 		WithParameterNames("filter_ptr", "filter_len", "data_ptr", "data_len", "n", "out_ptr", "out_cap").
 		Export("filter_find").
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(wazeroByteCounts), []api.ValueType{i32, i32, i32}, []api.ValueType{i32}).
+		WithParameterNames("data_ptr", "data_len", "counts_ptr").
+		Export("byte_counts").
 		Instantiate(ctx)
 	if err != nil {
 		r.close(ctx)
@@ -116,6 +120,10 @@ func wazeroFilterFind(_ context.Context, m api.Module, stack []uint64) {
 		a[i] = api.DecodeU32(stack[i])
 	}
 	stack[0] = uint64(filterFind(m.Memory().Read, a[0], a[1], a[2], a[3], a[4], a[5], a[6]))
+}
+
+func wazeroByteCounts(_ context.Context, m api.Module, stack []uint64) {
+	stack[0] = api.EncodeI32(byteCounts(m.Memory().Read, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]), api.DecodeU32(stack[2])))
 }
 
 func (r *wazeroRuntime) compile(ctx context.Context, wasm []byte) (wasmCode, error) {

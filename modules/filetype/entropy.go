@@ -25,11 +25,15 @@ const (
 // closes, so they do not depend on how the stream was chunked.
 type entropyMeter struct {
 	emit sdk.Emit
+	// count, when set, counts bytes on the host (sdk.ByteCounts): in wasm
+	// the counting loop is most of the module's time.
+	count func(data []byte, counts *[256]uint32) bool
 
 	// Byte counts of the current block, spread over four tables that are
 	// summed when the block closes: consecutive bytes go to different
 	// tables, so a run of equal bytes does not serialise on one counter.
 	block  [4][256]uint32
+	spread bool        // tables 1 to 3 hold counts too (not only the host's table 0)
 	blockN int         // bytes in the current block
 	total  [256]uint64 // byte counts of the closed blocks
 	size   int64       // bytes in the closed blocks
@@ -51,7 +55,7 @@ type region struct {
 
 // reset starts a new file.
 func (m *entropyMeter) reset() {
-	*m = entropyMeter{emit: m.emit}
+	*m = entropyMeter{emit: m.emit, count: m.count}
 }
 
 // room is how many bytes the current block still takes; add must not be
@@ -62,6 +66,11 @@ func (m *entropyMeter) room() int { return BlockSize - m.blockN }
 func (m *entropyMeter) add(p []byte) {
 	m.blockN += len(p)
 	t := &m.block
+	if m.count != nil && m.count(p, &t[0]) {
+		p = nil
+	} else if len(p) >= 4 {
+		m.spread = true
+	}
 	for ; len(p) >= 4; p = p[4:] {
 		t[0][p[0]]++
 		t[1][p[1]]++
@@ -80,14 +89,16 @@ func (m *entropyMeter) add(p []byte) {
 // opens, extends or closes the high-entropy region.
 func (m *entropyMeter) closeBlock() {
 	n := int64(m.blockN)
-	var counts [256]uint64
-	for i := range counts {
-		counts[i] = uint64(m.block[0][i]) + uint64(m.block[1][i]) + uint64(m.block[2][i]) + uint64(m.block[3][i])
-		m.total[i] += counts[i]
+	t := &m.block[0]
+	if m.spread {
+		for i := range t {
+			t[i] += m.block[1][i] + m.block[2][i] + m.block[3][i]
+		}
+		m.block[1], m.block[2], m.block[3] = [256]uint32{}, [256]uint32{}, [256]uint32{}
+		m.spread = false
 	}
-	h := shannon(&counts, uint64(n))
+	h := m.fold(t, n)
 	start := m.size
-	m.block = [4][256]uint32{}
 	m.blockN = 0
 	m.size += n
 	m.blocks++
@@ -106,6 +117,20 @@ func (m *entropyMeter) closeBlock() {
 	r.blocks++
 	r.sum += h * float64(n)
 	r.max = max(r.max, h)
+}
+
+// fold adds the block's counts t, n bytes, to the file's totals, clears
+// them and returns the block's entropy: shannon's, summed in the same order
+// so that it is the same float, in the one pass. In wasm this loop is the
+// module's largest cost once the host counts the bytes.
+func (m *entropyMeter) fold(t *[256]uint32, n int64) float64 {
+	sum := 0.0
+	for i, c := range t {
+		m.total[i] += uint64(c)
+		sum += cLog2cTable[c] // a block holds at most BlockSize of a byte
+		t[i] = 0
+	}
+	return max(math.Log2(float64(n))-sum/float64(n), 0)
 }
 
 // closeRegion reports the open high-entropy region, if any and if the cap

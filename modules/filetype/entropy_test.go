@@ -195,3 +195,25 @@ func TestEntropyRounding(t *testing.T) {
 		}
 	}
 }
+
+// TestFoldIsShannon: the block entropy closeBlock computes is shannon's,
+// to the bit, and the block's counts move to the totals.
+func TestFoldIsShannon(t *testing.T) {
+	for seed := range uint64(20) {
+		data := pseudoRandom(seed, BlockSize)[:1+int(seed*197)%BlockSize]
+		for i := range data[:int(seed)*50%len(data)] {
+			data[i] &= 0x0f // fewer distinct bytes in part of the block
+		}
+		var m entropyMeter
+		var block [256]uint32
+		var counts [256]uint64
+		for _, b := range data {
+			block[b]++
+			counts[b]++
+		}
+		got, want := m.fold(&block, int64(len(data))), shannon(&counts, uint64(len(data)))
+		if got != want || block != [256]uint32{} || m.total != counts {
+			t.Fatalf("seed %d: fold = %v, shannon = %v; block cleared %v, totals moved %v", seed, got, want, block == [256]uint32{}, m.total == counts)
+		}
+	}
+}

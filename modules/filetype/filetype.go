@@ -67,6 +67,7 @@ var _ sdk.Analyzer = (*analyzer)(nil)
 func New(emit sdk.Emit) sdk.Analyzer {
 	a := &analyzer{emit: emit, head: make([]byte, 0, HeadSize)}
 	a.entropy.emit = emit
+	a.entropy.count = sdk.ByteCounts
 	return a
 }
 

@@ -243,3 +243,17 @@ func FindAtoms(filter, data []byte, n int, out []uint32) ([]uint32, int) {
 	}
 	return out[:len(out)+count], int(r >> 32)
 }
+
+//go:wasmimport athena byte_counts
+func hostByteCounts(dptr unsafe.Pointer, dlen uint32, cptr unsafe.Pointer) int32
+
+// ByteCounts adds to counts how many bytes of each value data holds,
+// counted by the host (ABI v1.5 byte_counts). It reports false, counts
+// unchanged, when the host refused (it never should): the caller then
+// counts itself.
+func ByteCounts(data []byte, counts *[256]uint32) bool {
+	if len(data) == 0 {
+		return true
+	}
+	return hostByteCounts(unsafe.Pointer(unsafe.SliceData(data)), uint32(len(data)), unsafe.Pointer(counts)) == 0
+}
