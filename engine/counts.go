@@ -1,6 +1,10 @@
 package engine
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"athena/internal/bytecount"
+)
 
 // byte_counts (module ABI v1.5) counts the bytes of a range of the guest's
 // memory by value, natively: the one per-byte loop of a file's entropy,
@@ -15,19 +19,11 @@ func byteCounts(read func(ptr, n uint32) ([]byte, bool), dptr, dlen, cptr uint32
 	if !ok1 || !ok2 {
 		return -1
 	}
-	var c [4][256]uint32 // four tables, so that runs of one byte do not serialise
-	for ; len(data) >= 4; data = data[4:] {
-		c[0][data[0]]++
-		c[1][data[1]]++
-		c[2][data[2]]++
-		c[3][data[3]]++
-	}
-	for _, b := range data {
-		c[0][b]++
-	}
-	for v := range 256 {
+	var t bytecount.Tables
+	t.Add(data)
+	for v, n := range t.Fold() {
 		o := out[4*v:]
-		binary.LittleEndian.PutUint32(o, binary.LittleEndian.Uint32(o)+c[0][v]+c[1][v]+c[2][v]+c[3][v])
+		binary.LittleEndian.PutUint32(o, binary.LittleEndian.Uint32(o)+n)
 	}
 	return 0
 }

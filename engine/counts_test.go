@@ -8,13 +8,7 @@ import (
 // TestByteCounts drives byte_counts' host side over a fake guest memory:
 // it adds to the counters there, and refuses ranges outside the memory.
 func TestByteCounts(t *testing.T) {
-	mem := make([]byte, 1<<16)
-	read := func(ptr, n uint32) ([]byte, bool) {
-		if uint64(ptr)+uint64(n) > uint64(len(mem)) {
-			return nil, false
-		}
-		return mem[ptr : ptr+n], true
-	}
+	mem, read := fakeMemory(1 << 16)
 	const dptr, cptr = 100, 8192
 	data := []byte("aaab\x00\x00\xff")
 	copy(mem[dptr:], data)

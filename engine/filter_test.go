@@ -8,16 +8,22 @@ import (
 	"athena/internal/yara/atomfilter"
 )
 
-// TestFilterFind drives filter_find's host side over a fake guest memory:
-// the offsets written to out are Find's, and every bad argument is -1.
-func TestFilterFind(t *testing.T) {
-	mem := make([]byte, 1<<20)
-	read := func(ptr, n uint32) ([]byte, bool) {
+// fakeMemory is a guest memory of size bytes for the host side of an
+// import, with the reader the runtimes give it.
+func fakeMemory(size int) ([]byte, func(ptr, n uint32) ([]byte, bool)) {
+	mem := make([]byte, size)
+	return mem, func(ptr, n uint32) ([]byte, bool) {
 		if uint64(ptr)+uint64(n) > uint64(len(mem)) {
 			return nil, false
 		}
 		return mem[ptr : ptr+n], true
 	}
+}
+
+// TestFilterFind drives filter_find's host side over a fake guest memory:
+// the offsets written to out are Find's, and every bad argument is -1.
+func TestFilterFind(t *testing.T) {
+	mem, read := fakeMemory(1 << 20)
 	f := atomfilter.New(1000)
 	data := []byte("....EVIL....MZ..........EVIL.......MZ...")
 	f.Add4(binary.LittleEndian.Uint32([]byte("EVIL")))

@@ -3,6 +3,7 @@ package filetype
 import (
 	"math"
 
+	"athena/internal/bytecount"
 	"athena/internal/core"
 	"athena/modules/sdk"
 )
@@ -32,7 +33,7 @@ type entropyMeter struct {
 	// Byte counts of the current block, spread over four tables that are
 	// summed when the block closes: consecutive bytes go to different
 	// tables, so a run of equal bytes does not serialise on one counter.
-	block  [4][256]uint32
+	block  bytecount.Tables
 	spread bool        // tables 1 to 3 hold counts too (not only the host's table 0)
 	blockN int         // bytes in the current block
 	total  [256]uint64 // byte counts of the closed blocks
@@ -65,20 +66,9 @@ func (m *entropyMeter) room() int { return BlockSize - m.blockN }
 // add counts p, at most room() bytes, and closes the block when it is full.
 func (m *entropyMeter) add(p []byte) {
 	m.blockN += len(p)
-	t := &m.block
-	if m.count != nil && m.count(p, &t[0]) {
-		p = nil
-	} else if len(p) >= 4 {
+	if m.count == nil || !m.count(p, &m.block[0]) {
+		m.block.Add(p)
 		m.spread = true
-	}
-	for ; len(p) >= 4; p = p[4:] {
-		t[0][p[0]]++
-		t[1][p[1]]++
-		t[2][p[2]]++
-		t[3][p[3]]++
-	}
-	for _, b := range p {
-		t[0][b]++
 	}
 	if m.blockN == BlockSize {
 		m.closeBlock()
@@ -91,10 +81,7 @@ func (m *entropyMeter) closeBlock() {
 	n := int64(m.blockN)
 	t := &m.block[0]
 	if m.spread {
-		for i := range t {
-			t[i] += m.block[1][i] + m.block[2][i] + m.block[3][i]
-		}
-		m.block[1], m.block[2], m.block[3] = [256]uint32{}, [256]uint32{}, [256]uint32{}
+		t = m.block.Fold()
 		m.spread = false
 	}
 	h := m.fold(t, n)
