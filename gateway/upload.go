@@ -104,6 +104,8 @@ type upload struct {
 	size      int64 // bytes received
 	published int64 // bytes in published chunks
 	sealed    bool  // the last chunk or an abort chunk is published
+	// complete is set, for the ack loop, once the last chunk is published.
+	complete  atomic.Bool
 	released  bool
 	futClosed bool
 	slots     chan struct{} // a token per chunk in flight: the window
@@ -449,6 +451,7 @@ func (u *upload) flush(last bool) error {
 	u.published += int64(len(u.buf))
 	if last {
 		u.sealed = true
+		u.complete.Store(true)
 	}
 	u.futures <- pending{f: f, buf: u.buf, end: u.published, at: at} // never blocks: a slot is held
 	u.buf = nil
@@ -470,13 +473,26 @@ func (u *upload) ackLoop() {
 		case <-timer.C:
 			err = errPublishTimeout
 		case <-u.ctx.Done():
-			return
+			if !u.complete.Load() {
+				return // stopped: release does not wait for acknowledgements
+			}
+			// Every chunk is published and the upload ended, its verdict
+			// having overtaken some acknowledgements: they are on their way;
+			// wait for them (bounded) so that their latency is recorded.
+			select {
+			case <-p.f.Ok():
+			case err = <-p.f.Err():
+			case <-timer.C:
+				err = errPublishTimeout
+			}
 		}
 		u.inflight.Add(-1)
 		<-u.slots
 		if err != nil {
 			u.log().Warn("chunk not acknowledged", "err", err)
-			u.stop(abortPublishFailed, &core.Error{Code: CodePublishFailed, Message: "JetStream did not take a chunk: " + err.Error()})
+			if u.ctx.Err() == nil {
+				u.stop(abortPublishFailed, &core.Error{Code: CodePublishFailed, Message: "JetStream did not take a chunk: " + err.Error()})
+			}
 			return
 		}
 		u.g.metrics.publishSeconds.WithLabelValues("chunk").Observe(time.Since(p.at).Seconds())
