@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -63,15 +64,19 @@ func startProcess(t *testing.T, name string, args ...string) *process {
 	return p
 }
 
-func waitReady(t *testing.T, base string) {
+// waitReady waits until the gateway at base is ready with at least
+// engines engines: a test that needs every engine (their profiles, their
+// share of the jobs) must not race their start.
+func waitReady(t *testing.T, base string, engines int) {
 	t.Helper()
-	testkit.WaitFor(t, 90*time.Second, base+"/readyz", func() bool {
+	testkit.WaitFor(t, 90*time.Second, fmt.Sprintf("%s/readyz with %d engines", base, engines), func() bool {
 		resp, err := http.Get(base + "/readyz")
 		if err != nil {
 			return false
 		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+		defer resp.Body.Close()
+		var r struct{ Engines int }
+		return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&r) == nil && r.Engines >= engines
 	})
 }
 
@@ -83,7 +88,7 @@ func startServe(t *testing.T, engines int, extra ...string) (string, *process) {
 		"--engines", strconv.Itoa(engines), "--nats-port", "-1",
 		"--modules", modulesDir, "--cache-dir", cacheDir, "--log-level", "info"}, extra...)...)
 	base := "http://" + addr
-	waitReady(t, base)
+	waitReady(t, base, engines)
 	return base, cmd
 }
 
@@ -245,7 +250,7 @@ func TestGatewayAndEnginesOnExternalNATS(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	startProcess(t, athenaBin, "gateway", "--addr", addr, "--nats", natsURL)
 	base := "http://" + addr
-	waitReady(t, base)
+	waitReady(t, base, 1)
 	// Both engines must be up before the jobs go out.
 	testkit.WaitFor(t, 60*time.Second, "both engines' metrics", func() bool {
 		for _, m := range metrics {
