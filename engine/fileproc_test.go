@@ -1,10 +1,8 @@
 package engine
 
 import (
-	"archive/tar"
 	"archive/zip"
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -46,18 +44,6 @@ func zipOf(t testing.TB, members map[string][]byte) []byte {
 	return buf.Bytes()
 }
 
-func tarGzOf(t *testing.T, name string, data []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gw)
-	tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg})
-	tw.Write(data)
-	tw.Close()
-	gw.Close()
-	return buf.Bytes()
-}
-
 func analyseAll(t *testing.T, cfg Config, name string, data []byte) []core.Event {
 	t.Helper()
 	e := newEngine(t, cfg)
@@ -75,7 +61,7 @@ func TestPatternInTheDeepestMemberIsFoundWithItsPath(t *testing.T) {
 	eicar := testkit.EICAR()
 	sevenZ := formatstest.SevenZip("payload/eicar.com", eicar, nil, len(eicar))
 	deep := zipOf(t, map[string][]byte{"inner.7z": sevenZ, "notes.txt": []byte("fine\n")})
-	mid := tarGzOf(t, "inner.zip", deep)
+	mid := formatstest.TarGz(t, formatstest.Member{Name: "inner.zip", Data: deep})
 	top := zipOf(t, map[string][]byte{"bundle/inner.tar.gz": mid})
 	events := analyseAll(t, Config{ModuleDirs: []string{builtinDir}}, "top.zip", top)
 	want := "top.zip > bundle/inner.tar.gz > inner.zip > inner.7z > payload/eicar.com"

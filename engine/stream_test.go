@@ -1,18 +1,13 @@
 package engine
 
 import (
-	"archive/tar"
 	"bytes"
 	"compress/gzip"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"testing"
-
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
 
 	"athena/internal/core"
 	"athena/internal/formats/formatstest"
@@ -22,29 +17,6 @@ import (
 // Streamed containers: the file processor extracts a tar.gz as it arrives,
 // the engine analyses each member between the parent's feeds, and no spool
 // holds the upload.
-
-type member struct {
-	name string
-	data []byte
-}
-
-func tarGz(t testing.TB, members ...member) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gw)
-	for _, m := range members {
-		if err := tw.WriteHeader(&tar.Header{Name: m.name, Mode: 0o644, Size: int64(len(m.data)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write(m.data)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	gw.Close()
-	return buf.Bytes()
-}
 
 // fedEvent is an event and how many chunks the parent had been fed when
 // it came.
@@ -83,10 +55,10 @@ func feedChunks(t *testing.T, e *Engine, name string, data []byte, chunk int, fi
 
 func TestTarGzMembersAreAnalysedWhileTheUploadGoesOn(t *testing.T) {
 	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}, Settings: []Setting{builtinRules(t)}})
-	data := tarGz(t,
-		member{"dir/eicar.com", testkit.EICAR()},
-		member{"dir/a.bin", formatstest.Noise(300 << 10)},
-		member{"dir/b.bin", formatstest.Noise(300 << 10)},
+	data := formatstest.TarGz(t,
+		formatstest.Member{Name: "dir/eicar.com", Data: testkit.EICAR()},
+		formatstest.Member{Name: "dir/a.bin", Data: formatstest.Noise(300 << 10)},
+		formatstest.Member{Name: "dir/b.bin", Data: formatstest.Noise(300 << 10)},
 	)
 	events, _, chunks := feedChunks(t, e, "a.tar.gz", data, 64<<10, true)
 	if chunks < 4 {
@@ -138,17 +110,17 @@ func unfed(evs []fedEvent) []core.Event {
 func TestStreamedUploadHoldsNoSpool(t *testing.T) {
 	// Members of 4 KiB or more, so their own jobs say DONE on their first
 	// chunk and spool nothing either.
-	members := []member{{"x.bin", formatstest.Noise(400 << 10)}, {"y.bin", formatstest.Noise(5000)}}
+	members := []formatstest.Member{{Name: "x.bin", Data: formatstest.Noise(400 << 10)}, {Name: "y.bin", Data: formatstest.Noise(5000)}}
 	for _, tc := range []struct {
 		name  string
 		data  []byte
 		spool bool
 	}{
-		{"a.tar.gz", tarGz(t, members...), false},
-		{"a.tar", tarOf(t, members...), false},
-		{"a.tar.xz", compress(t, "xz", tarOf(t, members...)), false},
-		{"a.tar.zst", compress(t, "zstd", tarOf(t, members...)), false},
-		{"a.zip", zipOf(t, map[string][]byte{"x.bin": members[0].data, "y.bin": members[1].data}), true},
+		{"a.tar.gz", formatstest.TarGz(t, members...), false},
+		{"a.tar", formatstest.Tar(t, members...), false},
+		{"a.tar.xz", formatstest.Compress(t, "xz", formatstest.Tar(t, members...)), false},
+		{"a.tar.zst", formatstest.Compress(t, "zstd", formatstest.Tar(t, members...)), false},
+		{"a.zip", zipOf(t, map[string][]byte{"x.bin": members[0].Data, "y.bin": members[1].Data}), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEngine(t, Config{ModuleDirs: []string{builtinDir}})
@@ -177,41 +149,6 @@ func TestStreamedUploadHoldsNoSpool(t *testing.T) {
 			}
 		})
 	}
-}
-
-func compress(t testing.TB, format string, data []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	var w io.WriteCloser
-	var err error
-	switch format {
-	case "xz":
-		w, err = xz.NewWriter(&buf)
-	case "zstd":
-		w, err = zstd.NewWriter(&buf)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write(data)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func tarOf(t testing.TB, members ...member) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, m := range members {
-		tw.WriteHeader(&tar.Header{Name: m.name, Mode: 0o644, Size: int64(len(m.data)), Typeflag: tar.TypeReg})
-		tw.Write(m.data)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 // gzipBomb is a multi-member gzip of zeros: copies of one member holding
@@ -264,10 +201,10 @@ func TestGzipBombIsStoppedDuringTheStream(t *testing.T) {
 
 func TestTruncatedTarGzKeepsTheCompleteMembers(t *testing.T) {
 	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}, Settings: []Setting{builtinRules(t)}})
-	full := tarGz(t,
-		member{"first/eicar.com", testkit.EICAR()},
-		member{"second.bin", formatstest.Noise(200 << 10)},
-		member{"third.bin", formatstest.Noise(200 << 10)},
+	full := formatstest.TarGz(t,
+		formatstest.Member{Name: "first/eicar.com", Data: testkit.EICAR()},
+		formatstest.Member{Name: "second.bin", Data: formatstest.Noise(200 << 10)},
+		formatstest.Member{Name: "third.bin", Data: formatstest.Noise(200 << 10)},
 	)
 	data := full[:len(full)-100<<10] // in the middle of third.bin
 	events, _, _ := feedChunks(t, e, "cut.tar.gz", data, 64<<10, true)
@@ -295,7 +232,7 @@ func TestTruncatedTarGzKeepsTheCompleteMembers(t *testing.T) {
 func TestAbortMidStreamFreesChildren(t *testing.T) {
 	dir := t.TempDir()
 	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}, Only: []string{"fileproc"}, SpoolMemory: 64 << 10, SpoolDir: dir})
-	data := tarGz(t, member{"big.bin", formatstest.Noise(1 << 20)}, member{"next.bin", formatstest.Noise(1 << 20)})
+	data := formatstest.TarGz(t, formatstest.Member{Name: "big.bin", Data: formatstest.Noise(1 << 20)}, formatstest.Member{Name: "next.bin", Data: formatstest.Noise(1 << 20)})
 	j, err := e.NewJob(t.Context(), core.FileMeta{Name: "a.tar.gz"}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -316,7 +253,7 @@ func TestAbortMidStreamFreesChildren(t *testing.T) {
 	}
 	// The instance goes back to the pool mid-stream; the next file on it
 	// starts clean.
-	events := run(t, e, "next.tar.gz", tarGz(t, member{"n.txt", []byte("next\n")}), 64<<10)
+	events := run(t, e, "next.tar.gz", formatstest.TarGz(t, formatstest.Member{Name: "n.txt", Data: []byte("next\n")}), 64<<10)
 	if got := childPaths(events); !slices.Equal(got, []string{"next.tar.gz > n.txt clean"}) {
 		t.Errorf("children of the next file %q", got)
 	}
@@ -324,13 +261,13 @@ func TestAbortMidStreamFreesChildren(t *testing.T) {
 
 // benchTarGz is a tar.gz of 64 members of 256 KiB of noise.
 func benchTarGz(b *testing.B) []byte {
-	var members []member
+	var members []formatstest.Member
 	for i := range 64 {
 		m := formatstest.Noise(256 << 10)
 		copy(m, fmt.Sprintf("member %d text, then noise\n", i))
-		members = append(members, member{fmt.Sprintf("dir/m%02d.bin", i), m})
+		members = append(members, formatstest.Member{Name: fmt.Sprintf("dir/m%02d.bin", i), Data: m})
 	}
-	return tarGz(b, members...)
+	return formatstest.TarGz(b, members...)
 }
 
 func BenchmarkFileprocTarGz(b *testing.B) {
@@ -341,12 +278,12 @@ func BenchmarkFileprocTarGz(b *testing.B) {
 // the analysis: the members still waiting are freed unanalysed.
 func TestCancelStopsPendingChildren(t *testing.T) {
 	e := newEngine(t, Config{ModuleDirs: []string{builtinDir}, Only: []string{"fileproc"}})
-	var members []member
+	var members []formatstest.Member
 	for i := range 10 {
-		members = append(members, member{fmt.Sprintf("m%d.bin", i), formatstest.Noise(3000 + i)})
+		members = append(members, formatstest.Member{Name: fmt.Sprintf("m%d.bin", i), Data: formatstest.Noise(3000 + i)})
 	}
-	members = append(members, member{"tail.bin", formatstest.Noise(300 << 10)})
-	data := tarGz(t, members...)
+	members = append(members, formatstest.Member{Name: "tail.bin", Data: formatstest.Noise(300 << 10)})
+	data := formatstest.TarGz(t, members...)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var children []string

@@ -80,23 +80,10 @@ func feedStream(t testing.TB, data []byte, chunk int, budget *formats.Budget) st
 	return r
 }
 
-func makeTarGz(t testing.TB, names []string, bodies [][]byte) []byte {
-	var buf bytes.Buffer
-	gw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gw)
-	for i, name := range names {
-		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(bodies[i])), Typeflag: tar.TypeReg})
-		tw.Write(bodies[i])
-	}
-	tw.Close()
-	gw.Close()
-	return buf.Bytes()
-}
-
 func TestTarGzMembersStreamDuringFeed(t *testing.T) {
 	names := []string{"dir/a.txt", "dir/b.bin", "../c.txt", "d.bin"}
 	bodies := [][]byte{[]byte("first member\n"), formatstest.Noise(100 << 10), []byte("third\n"), formatstest.Noise(100 << 10)}
-	data := makeTarGz(t, names, bodies)
+	data := formatstest.TarGz(t, members(names, bodies)...)
 	r := feedStream(t, data, 1024, nil)
 	// STREAM on the feed that completes the 4 KiB head, then OK.
 	for i, err := range r.results {
@@ -170,11 +157,11 @@ func streamSamples(t testing.TB) map[string][]byte {
 	}
 	zw.Write(tarBuf.Bytes())
 	zw.Close()
-	cut := makeTarGz(t, names, bodies)
+	cut := formatstest.TarGz(t, members(names, bodies)...)
 	cut = cut[:len(cut)*2/3]
 	return map[string][]byte{
 		"tar":        tarBuf.Bytes(),
-		"tar.gz":     makeTarGz(t, names, bodies),
+		"tar.gz":     formatstest.TarGz(t, members(names, bodies)...),
 		"multi.gz":   gz.Bytes(),
 		"tar.xz":     xzBuf.Bytes(),
 		"tar.zst":    zst.Bytes(),
@@ -221,7 +208,7 @@ func TestAbandonedStreamReportsNothing(t *testing.T) {
 	a := New(func(f core.Finding) { found = append(found, f) }).(*Analyzer)
 	a.UseFiles(fs)
 	a.Begin(core.FileMeta{})
-	data := makeTarGz(t, []string{"big.bin"}, [][]byte{formatstest.Noise(200 << 10)})
+	data := formatstest.TarGz(t, formatstest.Member{Name: "big.bin", Data: formatstest.Noise(200 << 10)})
 	if err := a.Feed(data[:100<<10]); err != sdk.ErrStream {
 		t.Fatalf("Feed = %v, want ErrStream", err)
 	}
@@ -272,7 +259,7 @@ func benchTarGz() []byte {
 	for i := range 64 {
 		names, bodies = append(names, fmt.Sprintf("m%02d.bin", i)), append(bodies, formatstest.Noise(256<<10))
 	}
-	return makeTarGz(nil, names, bodies)
+	return formatstest.TarGz(nil, members(names, bodies)...)
 }
 
 type discard struct{}
@@ -306,4 +293,13 @@ func BenchmarkStreamOneCall(b *testing.B) {
 	for b.Loop() {
 		archive.ExtractStream("gzip", bytes.NewReader(data), size, formats.NewMeter(formats.Budget{}), discard{})
 	}
+}
+
+// members pairs names and bodies.
+func members(names []string, bodies [][]byte) []formatstest.Member {
+	out := make([]formatstest.Member, len(names))
+	for i := range names {
+		out[i] = formatstest.Member{Name: names[i], Data: bodies[i]}
+	}
+	return out
 }

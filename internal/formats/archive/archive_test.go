@@ -14,11 +14,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
-
 	"athena/internal/core"
 	"athena/internal/formats"
+	"athena/internal/formats/formatstest"
 )
 
 // testSink collects findings and children; with recurse set it extracts
@@ -110,24 +108,6 @@ func makeZip(t testing.TB, files []zipFile, comment string) []byte {
 	return buf.Bytes()
 }
 
-func makeTar(t testing.TB, files map[string][]byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	w := tar.NewWriter(&buf)
-	for name, data := range files {
-		if err := w.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 func makeGzip(t testing.TB, name string, data ...[]byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
@@ -142,32 +122,6 @@ func makeGzip(t testing.TB, name string, data ...[]byte) []byte {
 		}
 	}
 	return buf.Bytes()
-}
-
-func makeXz(t testing.TB, data []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	w, err := xz.NewWriter(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func makeZstd(t testing.TB, data []byte) []byte {
-	t.Helper()
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer enc.Close()
-	return enc.EncodeAll(data, nil)
 }
 
 // bzip2Hello is `printf 'hello bzip2\n' | bzip2 -9` (Go has no bzip2 writer).
@@ -195,7 +149,7 @@ const testEML = "From: Alice <alice@example.com>\r\n" +
 	"--XYZ--\r\n"
 
 func TestDetect(t *testing.T) {
-	tarData := makeTar(t, map[string][]byte{"a.txt": []byte("a")})
+	tarData := formatstest.Tar(t, formatstest.Member{Name: "a.txt", Data: []byte("a")})
 	badTar := bytes.Clone(tarData)
 	badTar[150] ^= 1
 	tests := []struct {
@@ -210,8 +164,8 @@ func TestDetect(t *testing.T) {
 		{"gzip", makeGzip(t, "", []byte("x")), "gzip"},
 		{"bzip2", bzip2Hello, "bzip2"},
 		{"bzip2 bad block magic", []byte("BZh91AY&SX0000"), ""},
-		{"xz", makeXz(t, []byte("x")), "xz"},
-		{"zstd", makeZstd(t, []byte("x")), "zstd"},
+		{"xz", formatstest.Compress(t, "xz", []byte("x")), "xz"},
+		{"zstd", formatstest.Compress(t, "zstd", []byte("x")), "zstd"},
 		{"zstd skippable", []byte{0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0}, "zstd"},
 		{"7z", []byte{'7', 'z', 0xbc, 0xaf, 0x27, 0x1c, 0, 4}, "7z"},
 		{"rar4", []byte("Rar!\x1a\x07\x00\xcf\x90"), "rar"},
@@ -242,12 +196,12 @@ func TestExtractFormats(t *testing.T) {
 	}{
 		{"zip deflate+store", makeZip(t, []zipFile{{"dir/a.txt", payload, zip.Deflate}, {"b.bin", []byte("bee"), zip.Store}, {"dir/", nil, zip.Store}}, "a comment"),
 			map[string]string{"dir/a.txt": string(payload), "b.bin": "bee"}, "archive"},
-		{"tar", makeTar(t, map[string][]byte{"x/y.txt": payload}), map[string]string{"x/y.txt": string(payload)}, "archive"},
+		{"tar", formatstest.Tar(t, formatstest.Member{Name: "x/y.txt", Data: payload}), map[string]string{"x/y.txt": string(payload)}, "archive"},
 		{"gzip named", makeGzip(t, "orig.txt", payload), map[string]string{"orig.txt": string(payload)}, "archive"},
 		{"gzip multi-member", makeGzip(t, "", []byte("one "), []byte("two")), map[string]string{"data": "one two"}, "archive"},
 		{"bzip2", bzip2Hello, map[string]string{"data": "hello bzip2\n"}, "archive"},
-		{"xz", makeXz(t, payload), map[string]string{"data": string(payload)}, "archive"},
-		{"zstd", makeZstd(t, payload), map[string]string{"data": string(payload)}, "archive"},
+		{"xz", formatstest.Compress(t, "xz", payload), map[string]string{"data": string(payload)}, "archive"},
+		{"zstd", formatstest.Compress(t, "zstd", payload), map[string]string{"data": string(payload)}, "archive"},
 		{"eml", []byte(testEML), map[string]string{"part-1": "Hello € softbreak", "invoice.zip": "hello attachment"}, "email"},
 		{"eml single part", []byte("From: a@b\r\nTo: c@d\r\nSubject: hi\r\nContent-Transfer-Encoding: base64\r\n\r\naGk=\r\n"), map[string]string{"part-1": "hi"}, "email"},
 		{"gzip truncated", makeGzip(t, "", payload)[:40], map[string]string{}, formats.KindMalformed},
@@ -294,7 +248,7 @@ func TestEMLFinding(t *testing.T) {
 // TestNestedRecursion simulates the engine: zip > tar.gz > file.
 func TestNestedRecursion(t *testing.T) {
 	const marker = "ATHENA-NESTED-MARKER-42"
-	tgz := makeGzip(t, "inner.tar", makeTar(t, map[string][]byte{"deep/marker.txt": []byte(marker)}))
+	tgz := makeGzip(t, "inner.tar", formatstest.Tar(t, formatstest.Member{Name: "deep/marker.txt", Data: []byte(marker)}))
 	outer := makeZip(t, []zipFile{{"readme.txt", []byte("hi"), zip.Deflate}, {"inner.tar.gz", tgz, zip.Store}}, "")
 	s := newSink(t, formats.Budget{})
 	s.recurse = true
@@ -556,11 +510,11 @@ func TestBudgets(t *testing.T) {
 	}{
 		{"gzip of 10 MB zeros", makeGzip(t, "", zeros), formats.Budget{}, "ratio", true},
 		{"zip of 10 MB zeros", makeZip(t, []zipFile{{"z", zeros, zip.Deflate}}, ""), formats.Budget{}, "ratio", true},
-		{"zstd of 10 MB zeros", makeZstd(t, zeros), formats.Budget{}, "ratio", true},
+		{"zstd of 10 MB zeros", formatstest.Compress(t, "zstd", zeros), formats.Budget{}, "ratio", true},
 		{"docx-like zip", makeZip(t, docx, ""), formats.Budget{}, "", false},
 		{"members", makeZip(t, many, ""), formats.Budget{MaxMembers: 3}, "members", false},
-		{"member bytes", makeTar(t, map[string][]byte{"big": make([]byte, 5000)}), formats.Budget{MaxMemberBytes: 4096}, "member_bytes", false},
-		{"total bytes", makeTar(t, map[string][]byte{"a": make([]byte, 3000), "b": make([]byte, 3000)}), formats.Budget{MaxTotalBytes: 5000}, "total_bytes", false},
+		{"member bytes", formatstest.Tar(t, formatstest.Member{Name: "big", Data: make([]byte, 5000)}), formats.Budget{MaxMemberBytes: 4096}, "member_bytes", false},
+		{"total bytes", formatstest.Tar(t, formatstest.Member{Name: "a", Data: make([]byte, 3000)}, formatstest.Member{Name: "b", Data: make([]byte, 3000)}), formats.Budget{MaxTotalBytes: 5000}, "total_bytes", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -588,7 +542,7 @@ func TestBudgets(t *testing.T) {
 }
 
 func TestXzHugeDictionary(t *testing.T) {
-	data := makeXz(t, []byte("hello"))
+	data := formatstest.Compress(t, "xz", []byte("hello"))
 	// Block header: size byte, flags, filter id 0x21, props size 1, dict byte.
 	if data[12+2] != 0x21 || data[12+3] != 1 {
 		t.Fatalf("unexpected xz block header % x", data[12:20])
@@ -675,7 +629,7 @@ func TestNestedBudgetReportedOnce(t *testing.T) {
 
 func TestZipOtherMethodsAndTarLinks(t *testing.T) {
 	plain := []byte(strings.Repeat("zstd inside zip ", 100))
-	packed := makeZstd(t, plain)
+	packed := formatstest.Compress(t, "zstd", plain)
 	var buf bytes.Buffer
 	w := zip.NewWriter(&buf)
 	fw, _ := w.CreateRaw(&zip.FileHeader{Name: "z.txt", Method: methodZstd, CRC32: crc32.ChecksumIEEE(plain),

@@ -44,11 +44,11 @@ var fuzzFormats = []string{"zip", "tar", "gzip", "bzip2", "xz", "zstd", "7z", "r
 func FuzzExtract(f *testing.F) {
 	f.Add(uint8(0), makeZip(f, []zipFile{{"a/b.txt", []byte("hello hello hello"), zip.Deflate}, {"../c", []byte("c"), zip.Store}}, "comment"))
 	f.Add(uint8(0), makeZipCrypto(f, "s", "infected", []byte("secret"), zip.Deflate))
-	f.Add(uint8(1), makeTar(f, map[string][]byte{"x": []byte("tar member")}))
+	f.Add(uint8(1), formatstest.Tar(f, formatstest.Member{Name: "x", Data: []byte("tar member")}))
 	f.Add(uint8(2), makeGzip(f, "n", []byte("gzip member"), []byte("second")))
 	f.Add(uint8(3), bzip2Hello)
-	f.Add(uint8(4), makeXz(f, []byte("xz member")))
-	f.Add(uint8(5), makeZstd(f, []byte("zstd member")))
+	f.Add(uint8(4), formatstest.Compress(f, "xz", []byte("xz member")))
+	f.Add(uint8(5), formatstest.Compress(f, "zstd", []byte("zstd member")))
 	f.Add(uint8(6), formatstest.SevenZip("a.txt", []byte("7z member"), nil, 9))
 	f.Add(uint8(6), formatstest.SevenZip("b.txt", []byte{0x01, 0x00, 0x02, 'h', 'i', 0x0a, 0x00}, []byte{0x21, 0x21, 0x01, 16}, 3))
 	f.Add(uint8(7), makeRar5(map[string][]byte{"a": []byte("rar member")}, []string{"a"}))
@@ -64,11 +64,11 @@ var streamFormats = []string{"tar", "gzip", "bzip2", "xz", "zstd"}
 
 // FuzzExtractStream: no panic, and the children stay within the budget.
 func FuzzExtractStream(f *testing.F) {
-	f.Add(uint8(0), makeTar(f, map[string][]byte{"x": []byte("tar member")}))
+	f.Add(uint8(0), formatstest.Tar(f, formatstest.Member{Name: "x", Data: []byte("tar member")}))
 	f.Add(uint8(1), makeGzip(f, "n", []byte("gzip member"), []byte("second")))
 	f.Add(uint8(2), bzip2Hello)
-	f.Add(uint8(3), makeXz(f, []byte("xz member")))
-	f.Add(uint8(4), makeZstd(f, []byte("zstd member")))
+	f.Add(uint8(3), formatstest.Compress(f, "xz", []byte("xz member")))
+	f.Add(uint8(4), formatstest.Compress(f, "zstd", []byte("zstd member")))
 	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
 		format := streamFormats[int(which)%len(streamFormats)]
 		b := formats.Budget{MaxMemberBytes: 1 << 20, MaxTotalBytes: 4 << 20, MaxMembers: 100}
