@@ -228,7 +228,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return strings.Compare(a.man.Name, b.man.Name)
 	})
 	for _, md := range e.modules {
-		if md.man.Config != "" && !md.man.ConfigOptional && md.setting() == nil {
+		if md.unconfigured(e.current()) {
 			e.log.Warn("module takes a setting no one configured: it runs once one is", "module", md.man.Name, "kind", md.man.Config)
 			continue
 		}
@@ -257,7 +257,7 @@ func (e *Engine) WarmUp(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if md.man.Critical || !md.unused() || md.man.Config != "" && !md.man.ConfigOptional && md.setting() == nil {
+		if md.man.Critical || !md.unused() || md.unconfigured(e.current()) {
 			continue
 		}
 		if err := md.prewarm(ctx, min(md.man.Prewarm, e.cfg.Concurrency)); err != nil {

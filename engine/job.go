@@ -126,7 +126,7 @@ func (e *Engine) newJob(ctx context.Context, meta core.FileMeta, emit func(core.
 	}
 	for _, md := range e.modules {
 		jm := &jobModule{md: md, state: pending}
-		if md.man.Config != "" && !md.man.ConfigOptional && j.ss[md.man.Config] == nil {
+		if md.unconfigured(j.ss) {
 			jm.state = ended // needs a setting no one configured
 		}
 		j.mods = append(j.mods, jm)

@@ -91,6 +91,12 @@ func (md *module) compileLocked(ctx context.Context) error {
 
 // setting returns the current setting of the kind the module takes: nil
 // when it takes none, or none is configured yet.
+// unconfigured reports whether the module takes a setting it cannot run
+// without and ss holds none: it is left out until one is configured.
+func (md *module) unconfigured(ss settings) bool {
+	return md.man.Config != "" && !md.man.ConfigOptional && ss[md.man.Config] == nil
+}
+
 func (md *module) setting() *Setting {
 	if md.man.Config == "" {
 		return nil
