@@ -235,8 +235,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		if !md.man.Critical {
 			continue
 		}
-		// More instances than jobs at once would never be used.
-		if err := md.prewarm(ctx, min(md.man.Prewarm, cfg.Concurrency)); err != nil {
+		if err := md.prewarm(ctx); err != nil {
 			e.Close(ctx)
 			return nil, err
 		}
@@ -260,7 +259,7 @@ func (e *Engine) WarmUp(ctx context.Context) error {
 		if md.man.Critical || !md.unused() || md.unconfigured(e.current()) {
 			continue
 		}
-		if err := md.prewarm(ctx, min(md.man.Prewarm, e.cfg.Concurrency)); err != nil {
+		if err := md.prewarm(ctx); err != nil {
 			return fmt.Errorf("engine: warm up %s: %w", md.man.Name, err)
 		}
 	}

@@ -132,10 +132,12 @@ func (md *module) newInstance(ctx context.Context, st *Setting) (*instance, erro
 	return in, nil
 }
 
-// prewarm fills the pool with n instances.
-func (md *module) prewarm(ctx context.Context, n int) error {
+// prewarm fills the pool with the manifest's pre-warmed instances, at
+// most one per job the engine runs at once.
+func (md *module) prewarm(ctx context.Context) error {
 	st := md.setting()
-	for range n {
+	// More instances than jobs at once would never be used.
+	for range min(md.man.Prewarm, md.e.cfg.Concurrency) {
 		in, err := md.newInstance(ctx, st)
 		if err != nil {
 			return err
