@@ -136,7 +136,6 @@ func (md *module) newInstance(ctx context.Context, st *Setting) (*instance, erro
 // most one per job the engine runs at once.
 func (md *module) prewarm(ctx context.Context) error {
 	st := md.setting()
-	// More instances than jobs at once would never be used.
 	for range min(md.man.Prewarm, md.e.cfg.Concurrency) {
 		in, err := md.newInstance(ctx, st)
 		if err != nil {
